@@ -1,0 +1,1 @@
+/* attn.c: being written. */

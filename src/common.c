@@ -1,0 +1,106 @@
+/* common.c: failure handling, aligned allocation, logging, clock.
+ * Kept free of MPI: comm.c installs the MPI_Abort hook. */
+#include "swat/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void (*abort_hook)(int code);
+static int log_rank = 0, log_world = 1;
+static swat_log_level log_level = SWAT_LOG_INFO;
+
+void swat_set_abort_hook(void (*hook)(int code)) { abort_hook = hook; }
+
+static _Noreturn void bring_down(int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (abort_hook) abort_hook(code);
+    exit(code);
+}
+
+void swat_assert_fail(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "swat: %s:%d: assertion failed: %s\n", file, line, expr);
+    bring_down(134);
+}
+
+void swat_die(int code, const char *fmt, ...)
+{
+    char msg[SWAT_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_world > 1)
+        fprintf(stderr, "swat: [rank %d] %s\n", log_rank, msg);
+    else
+        fprintf(stderr, "swat: %s\n", msg);
+    bring_down(code ? code : 1);
+}
+
+int swat_errf(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SWAT_ERR_LEN, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void *swat_malloc(size_t bytes)
+{
+    void *p = NULL;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0) rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0 || !p)
+        swat_die(12, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *swat_calloc(size_t bytes)
+{
+    void *p = swat_malloc(bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+void swat_free(void *p) { free(p); }
+
+void swat_log_set_rank(int rank, int world)
+{
+    log_rank = rank;
+    log_world = world;
+}
+
+void swat_log_set_level(swat_log_level level) { log_level = level; }
+
+void swat_log(swat_log_level level, const char *fmt, ...)
+{
+    if (level < log_level) return;
+    if (level <= SWAT_LOG_INFO && log_rank != 0) return;
+    FILE *out = level <= SWAT_LOG_INFO ? stdout : stderr;
+    if (level >= SWAT_LOG_WARN) {
+        const char *tag = level == SWAT_LOG_WARN ? "warning" : "error";
+        if (log_world > 1)
+            fprintf(out, "swat: [rank %d] %s: ", log_rank, tag);
+        else
+            fprintf(out, "swat: %s: ", tag);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
+}
+
+double swat_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
