@@ -1,1 +1,367 @@
-/* attn.c: being written. */
+/* attn.c: causal sliding-window attention over the band, block by block
+ * (attn.h), sigmoid (SWAT) or softmax, with ALiBi slopes.
+ *
+ * A block of query rows [r0, r1) reaches key rows [r0−w+1, r1−1] (shifted by
+ * the halo, clipped): at most bq+w−1 of them. Per (head, block), forward:
+ *     S = Qblk·Krngᵀ/sqrt(dh)                     one GEMM   [bq][W]
+ *     P = σ(S + slope·dist + bias) on the band,   one fused pass (softmax:
+ *         0 off it                                exp(s − rowmax), row sums)
+ *     Oblk = P·Vrng                               one GEMM
+ * Backward recomputes S and P (no stored probabilities; softmax keeps lse):
+ *     dP = dOblk·Vrngᵀ                            GEMM
+ *     dS = dP⊙P⊙(1−P)  or  P⊙(dP − Σ dO⊙O)        fused pass
+ *     dQblk = dS·Krng/sqrt(dh)  (written)         GEMM
+ *     dKrng += dSᵀ·Qblk/sqrt(dh), dVrng += Pᵀ·dOblk   two GEMMs
+ * so nearly every flop runs in BLIS; the price is the two triangles of each
+ * S block outside the band (the useful share is about w/(bq+w−1)).
+ *
+ * Determinism. Block boundaries lie on a grid anchored at row nh (…, nh−bq,
+ * nh, nh+bq, …), not at the call's t0, so the model's split of [0, T) at nh
+ * (halo-free rows first) produces exactly the blocks of a single call. The
+ * forward runs (head, block) pairs in parallel: they write disjoint outputs.
+ * The backward runs heads in parallel, each thread walking its head's blocks
+ * in ascending order, so every dK/dV row receives its contributions in the
+ * same order for any thread count, and for calls [0, t) then [t, T) when t is
+ * on the grid. GEMMs inside the parallel regions run single-threaded
+ * (swat_gemm). Scratch is carved per thread from the caller's buffer. */
+#include "swat/attn.h"
+
+#include "swat/config.h"
+#include "swat/gemm.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* Same polynomial exp as ops.c (kept static so both loops inline it): a few
+ * ulp of swat_real, SIMD-friendly; NaN propagates. */
+static inline swat_real vexp(swat_real x)
+{
+#ifdef SWAT_DOUBLE
+    x = x < -708.0 ? -708.0 : x;
+    x = x > 709.0 ? 709.0 : x;
+    double n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0;
+    double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t bits = (int64_t)((int32_t)n + 1023) << 52;
+    double s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+#else
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+#endif
+}
+
+void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi)
+{
+    for (int64_t n = 0; n < H; n++) {
+        double s = 0;
+        switch (alibi) {
+        case SWAT_ALIBI_BALANCED:
+            SWAT_ASSERT(H % 2 == 0);
+            s = n < H / 2 ? -ldexp(1.0, -(int)(n + 1)) : ldexp(1.0, -(int)(n - H / 2 + 1));
+            break;
+        case SWAT_ALIBI_NEGATIVE: s = -pow(2.0, -8.0 * (double)(n + 1) / (double)H); break;
+        case SWAT_ALIBI_POSITIVE: s = pow(2.0, -8.0 * (double)(n + 1) / (double)H); break;
+        case SWAT_ALIBI_NONE: s = 0; break;
+        default: SWAT_ASSERT(!"unknown alibi kind");
+        }
+        slopes[n] = (swat_real)s;
+    }
+}
+
+/* ---- geometry --------------------------------------------------------------- */
+
+/* Query rows per block. Default measured on Zen 4 / BLIS zen3 sgemm, dh = 64,
+ * T = 2048 (see the file header of tests/test_attn.c for the numbers): larger
+ * blocks make the GEMMs faster (dK, dV have K = bq) but waste more of S on the
+ * two triangles outside the band. */
+static int64_t block_rows(const swat_attn_desc *a, int64_t T)
+{
+    int64_t bq = a->block;
+    if (bq <= 0) bq = a->w > 0 && a->w <= 128 ? 32 : 64;
+    return bq < T ? bq : (T > 0 ? T : 1);
+}
+
+/* Widest key range of a block (the halo is at most w−1 rows; none when w = 0). */
+static int64_t max_width(const swat_attn_desc *a, int64_t T, int64_t bq)
+{
+    if (a->w <= 0) return T;
+    int64_t wd = bq + a->w - 1, cap = T + a->w - 1;
+    return wd < cap ? wd : cap;
+}
+
+/* Scratch of one thread: S/P and dP/dS, rounded up to whole cache lines. */
+static size_t thread_elems(const swat_attn_desc *a, int64_t T, int64_t bq)
+{
+    size_t e = 2 * (size_t)bq * (size_t)max_width(a, T, bq);
+    return (e + 15) / 16 * 16;
+}
+
+size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads)
+{
+    SWAT_ASSERT(nthreads >= 1);
+    return thread_elems(a, T, block_rows(a, T)) * (size_t)nthreads;
+}
+
+/* Block b of the grid anchored at nh, clipped to the call's rows [t0, t1):
+ * query rows [r0, r1), key rows [jl, jl+W). */
+typedef struct {
+    int64_t r0, r1, jl, W;
+} attn_block;
+
+typedef struct {
+    int64_t bq, off; /* block b covers rows [b·bq − off, (b+1)·bq − off) */
+    int64_t b0, nb;  /* blocks of the call */
+} attn_grid;
+
+static attn_grid grid_of(int64_t bq, int64_t nh, int64_t t0, int64_t t1)
+{
+    attn_grid g = {.bq = bq, .off = (bq - nh % bq) % bq};
+    g.b0 = (t0 + g.off) / bq;
+    g.nb = (t1 - 1 + g.off) / bq + 1 - g.b0;
+    return g;
+}
+
+static attn_block block_of(const attn_grid *g, int64_t b, int64_t w, int64_t nh, int64_t t0,
+                           int64_t t1)
+{
+    attn_block B;
+    int64_t s = b * g->bq - g->off, e = s + g->bq;
+    B.r0 = s > t0 ? s : t0;
+    B.r1 = e < t1 ? e : t1;
+    int64_t jh = nh + B.r1 - 1, jl = w > 0 ? nh + B.r0 - w + 1 : 0;
+    B.jl = jl > 0 ? jl : 0;
+    B.W = jh - B.jl + 1;
+    return B;
+}
+
+/* Row t of a block: its band is the columns [lo, hi] of the block's key range,
+ * column c at distance hi − c from the query. */
+static inline void band_of(int64_t *lo, int64_t *hi, int64_t t, int64_t nh, int64_t jl, int64_t w)
+{
+    *hi = nh + t - jl;
+    *lo = w > 0 && *hi - w + 1 > 0 ? *hi - w + 1 : 0;
+}
+
+/* ---- fused passes over one row of a block ----------------------------------- */
+
+/* row [W]: scores in, σ(score + slope·dist + bias) out on [lo, hi], 0 off it. */
+static void sigmoid_row(swat_real *row, int64_t lo, int64_t hi, int64_t W, swat_real slope,
+                        swat_real bias)
+{
+    for (int64_t c = 0; c < lo; c++) row[c] = 0;
+#pragma omp simd
+    for (int64_t c = lo; c <= hi; c++) {
+        swat_real s = row[c] + slope * (swat_real)(hi - c) + bias;
+        row[c] = 1 / (1 + vexp(-s));
+    }
+    for (int64_t c = hi + 1; c < W; c++) row[c] = 0;
+}
+
+/* row [W]: scores in, softmax over [lo, hi] out, 0 off it; returns the lse. */
+static swat_real softmax_row(swat_real *row, int64_t lo, int64_t hi, int64_t W, swat_real slope)
+{
+    for (int64_t c = 0; c < lo; c++) row[c] = 0;
+    swat_real mx = row[hi];
+#pragma omp simd reduction(max : mx)
+    for (int64_t c = lo; c <= hi; c++) {
+        swat_real s = row[c] + slope * (swat_real)(hi - c);
+        row[c] = s;
+        mx = s > mx ? s : mx;
+    }
+    swat_real sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = lo; c <= hi; c++) {
+        swat_real e = vexp(row[c] - mx);
+        row[c] = e;
+        sum += e;
+    }
+    swat_real inv = 1 / sum;
+#pragma omp simd
+    for (int64_t c = lo; c <= hi; c++) row[c] *= inv;
+    for (int64_t c = hi + 1; c < W; c++) row[c] = 0;
+    return mx + (swat_real)log((double)sum);
+}
+
+/* Backward, sigmoid: s [W] scores in, P out; dp [W] dP in, dS out (0 off band). */
+static void sigmoid_row_bwd(swat_real *s, swat_real *dp, int64_t lo, int64_t hi, int64_t W,
+                            swat_real slope, swat_real bias)
+{
+    for (int64_t c = 0; c < lo; c++) s[c] = dp[c] = 0;
+#pragma omp simd
+    for (int64_t c = lo; c <= hi; c++) {
+        swat_real p = 1 / (1 + vexp(-(s[c] + slope * (swat_real)(hi - c) + bias)));
+        s[c] = p;
+        dp[c] *= p * (1 - p);
+    }
+    for (int64_t c = hi + 1; c < W; c++) s[c] = dp[c] = 0;
+}
+
+/* Backward, softmax: P = exp(s − lse); dS = P⊙(dP − D), D = Σ dO⊙O of the row. */
+static void softmax_row_bwd(swat_real *s, swat_real *dp, int64_t lo, int64_t hi, int64_t W,
+                            swat_real slope, swat_real lse, swat_real D)
+{
+    for (int64_t c = 0; c < lo; c++) s[c] = dp[c] = 0;
+#pragma omp simd
+    for (int64_t c = lo; c <= hi; c++) {
+        swat_real p = vexp(s[c] + slope * (swat_real)(hi - c) - lse);
+        s[c] = p;
+        dp[c] = p * (dp[c] - D);
+    }
+    for (int64_t c = hi + 1; c < W; c++) s[c] = dp[c] = 0;
+}
+
+/* ---- one (head, block) ------------------------------------------------------ */
+
+typedef struct {
+    const swat_attn_desc *a;
+    swat_real scale, bias;
+    int64_t T, nh;
+} attn_ctx;
+
+static void block_forward(const attn_ctx *x, int64_t n, attn_block B, swat_real *o, int64_t ldo,
+                          swat_real *lse, const swat_real *q, int64_t ldq, const swat_real *k,
+                          const swat_real *v, int64_t ldkv, swat_real *S /* [bq][W] */)
+{
+    const swat_attn_desc *a = x->a;
+    int64_t dh = a->dh, col = n * dh, m = B.r1 - B.r0, W = B.W;
+    swat_real slope = a->slopes[n];
+    swat_gemm(0, 1, m, W, dh, x->scale, q + B.r0 * ldq + col, ldq, k + B.jl * ldkv + col, ldkv, 0,
+              S, W);
+    for (int64_t i = 0; i < m; i++) {
+        int64_t t = B.r0 + i, lo, hi;
+        band_of(&lo, &hi, t, x->nh, B.jl, a->w);
+        if (a->kind == SWAT_ATTN_SOFTMAX)
+            lse[n * x->T + t] = softmax_row(S + i * W, lo, hi, W, slope);
+        else
+            sigmoid_row(S + i * W, lo, hi, W, slope, x->bias);
+    }
+    swat_gemm(0, 0, m, dh, W, 1, S, W, v + B.jl * ldkv + col, ldkv, 0, o + B.r0 * ldo + col, ldo);
+}
+
+static void block_backward(const attn_ctx *x, int64_t n, attn_block B, swat_real *dq, int64_t lddq,
+                           swat_real *dk, swat_real *dv, int64_t lddkv, const swat_real *dout,
+                           int64_t lddo, const swat_real *q, int64_t ldq, const swat_real *k,
+                           const swat_real *v, int64_t ldkv, const swat_real *o, int64_t ldo,
+                           const swat_real *lse, swat_real *S /* [bq][W] */,
+                           swat_real *dP /* [bq][W] */)
+{
+    const swat_attn_desc *a = x->a;
+    int64_t dh = a->dh, col = n * dh, m = B.r1 - B.r0, W = B.W;
+    swat_real slope = a->slopes[n];
+    const swat_real *qb = q + B.r0 * ldq + col, *dob = dout + B.r0 * lddo + col;
+    const swat_real *kr = k + B.jl * ldkv + col, *vr = v + B.jl * ldkv + col;
+    swat_gemm(0, 1, m, W, dh, x->scale, qb, ldq, kr, ldkv, 0, S, W);
+    swat_gemm(0, 1, m, W, dh, 1, dob, lddo, vr, ldkv, 0, dP, W);
+    for (int64_t i = 0; i < m; i++) {
+        int64_t t = B.r0 + i, lo, hi;
+        band_of(&lo, &hi, t, x->nh, B.jl, a->w);
+        if (a->kind == SWAT_ATTN_SOFTMAX) {
+            const swat_real *dor = dout + t * lddo + col, *orow = o + t * ldo + col;
+            swat_real D = 0;
+            for (int64_t c = 0; c < dh; c++) D += dor[c] * orow[c];
+            softmax_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, lse[n * x->T + t], D);
+        } else {
+            sigmoid_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, x->bias);
+        }
+    }
+    swat_gemm(0, 0, m, dh, W, x->scale, dP, W, kr, ldkv, 0, dq + B.r0 * lddq + col, lddq);
+    swat_gemm(1, 0, W, dh, m, x->scale, dP, W, qb, ldq, 1, dk + B.jl * lddkv + col, lddkv);
+    swat_gemm(1, 0, W, dh, m, 1, S, W, dob, lddo, 1, dv + B.jl * lddkv + col, lddkv);
+}
+
+/* ---- the calls -------------------------------------------------------------- */
+
+static attn_ctx check_call(const swat_attn_desc *a, const swat_real *lse, int64_t T, int64_t nh,
+                           int64_t p0, int64_t t0, int64_t t1)
+{
+    SWAT_ASSERT(a->H >= 1 && a->dh >= 1 && a->w >= 0 && a->slopes);
+    SWAT_ASSERT(a->kind == SWAT_ATTN_SIGMOID || a->kind == SWAT_ATTN_SOFTMAX);
+    SWAT_ASSERT(a->kind == SWAT_ATTN_SIGMOID || lse);
+    SWAT_ASSERT(0 <= t0 && t0 <= t1 && t1 <= T);
+    SWAT_ASSERT(0 <= nh && nh <= p0 && (a->w > 0 ? nh <= a->w - 1 : nh == 0));
+    /* every key a query of the call sees must be present */
+    int64_t need = a->w > 0 ? p0 + t0 - a->w + 1 : 0;
+    SWAT_ASSERT(p0 - nh <= (need > 0 ? need : 0) || t0 == t1);
+    attn_ctx x = {.a = a,
+                  .scale = (swat_real)(1.0 / sqrt((double)a->dh)),
+                  .bias = a->kind == SWAT_ATTN_SIGMOID ? (swat_real)a->bias : 0,
+                  .T = T,
+                  .nh = nh};
+    return x;
+}
+
+void swat_attn_forward(const swat_attn_desc *a, swat_real *o, int64_t ldo, swat_real *lse,
+                       const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
+                       int64_t ldkv, int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
+                       swat_real *scratch)
+{
+    attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
+    if (t0 == t1) return;
+    int64_t bq = block_rows(a, T);
+    size_t per = thread_elems(a, T, bq);
+    attn_grid g = grid_of(bq, nh, t0, t1);
+    int64_t ntask = g.nb * a->H;
+#pragma omp parallel for schedule(dynamic) num_threads(swat_gemm_threads())
+    for (int64_t task = 0; task < ntask; task++) {
+        int64_t n = task % a->H, b = g.b0 + task / a->H;
+        attn_block B = block_of(&g, b, a->w, nh, t0, t1);
+        swat_real *S = scratch + (size_t)omp_get_thread_num() * per;
+        block_forward(&x, n, B, o, ldo, lse, q, ldq, k, v, ldkv, S);
+    }
+}
+
+void swat_attn_backward(const swat_attn_desc *a, swat_real *dq, int64_t lddq, swat_real *dk,
+                        swat_real *dv, int64_t lddkv, const swat_real *dout, int64_t lddo,
+                        const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
+                        int64_t ldkv, const swat_real *o, int64_t ldo, const swat_real *lse,
+                        int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
+                        swat_real *scratch)
+{
+    attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
+    if (t0 == t1) return;
+    int64_t bq = block_rows(a, T);
+    size_t per = thread_elems(a, T, bq);
+    attn_grid g = grid_of(bq, nh, t0, t1);
+    /* heads in parallel; within a head, blocks in ascending order (the dK/dV
+     * summation order) */
+#pragma omp parallel for schedule(dynamic) num_threads(swat_gemm_threads())
+    for (int64_t n = 0; n < a->H; n++) {
+        swat_real *S = scratch + (size_t)omp_get_thread_num() * per;
+        swat_real *dP = S + per / 2;
+        for (int64_t b = g.b0; b < g.b0 + g.nb; b++) {
+            attn_block B = block_of(&g, b, a->w, nh, t0, t1);
+            block_backward(&x, n, B, dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k, v, ldkv, o,
+                           ldo, lse, S, dP);
+        }
+    }
+}

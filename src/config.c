@@ -1,1 +1,1014 @@
-/* config.c: being written. */
+/* config.c: the configuration keys of SPEC §1–§7 and everything they drive.
+ *
+ * Shaped like Redis config.c: ONE static table, `keys`, lists every key once
+ * (section, name, type, field offset, default, bounds, enum names, required
+ * flag, help). Defaults, INI parsing, --set overrides, validation, the printout
+ * of the resolved config and the model comparison of a resume all walk that
+ * table, so a key is added in one row and the six cannot drift apart. The row
+ * macros stringify the struct member, so a key name IS its field name.
+ *
+ * Parsing is libinih's. Debian builds it with upstream's compile-time options
+ * turned into globals (see /usr/include/ini.h), and its defaults do not suit a
+ * strict config: a value line is cut at 200 characters and the rest parsed as
+ * a new line (paths are longer), an indented line continues the previous value
+ * (turning a typo into a silent duplicate), and parsing goes on after the
+ * first error while the handler gets no line number. inih_setup() fixes the
+ * three before every parse; stopping at the first error makes inih's return
+ * value the line of the one message the handler recorded.
+ *
+ * Every message is one line: "FILE:LINE: [section] key = value: why",
+ * "--set section.key=value: why" or "config: why", and says what would work. */
+#include "swat/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <ini.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the key table ------------------------------------------------------------ */
+
+typedef enum { KEY_INT, KEY_REAL, KEY_BOOL, KEY_ENUM, KEY_STRING } key_type;
+
+/* Bounds: a key is refused below min (at min too with MIN_OPEN) and above max
+ * (at max too with MAX_OPEN); ints and reals share them as doubles, which is
+ * exact because every bound is a small integer or a simple real. */
+enum { HAS_MIN = 1, MIN_OPEN = 2, HAS_MAX = 4, MAX_OPEN = 8 };
+
+/* Required keys start out UNSET (ints) or empty (strings); finalize names them. */
+enum { OPTIONAL = 0, REQUIRED = 1, REQUIRED_TRAIN = 2 };
+#define UNSET INT64_C(-1) /* below every required int key's minimum */
+
+typedef struct key_def {
+    const char *section, *name;
+    key_type type;
+    size_t offset, size; /* of the field inside swat_config */
+    double def;          /* INT, REAL, BOOL, ENUM; strings default to "" */
+    int need;
+    const char *const *names; /* ENUM: value i is names[i], NULL-terminated */
+    const char *help;
+    double min, max; /* last, so that the bound shorthands below can fill them */
+    unsigned bounds;
+} key_def;
+
+/* Bound shorthands, expanding to "min, max, flags". */
+#define ANY 0, 0, 0
+#define GE(lo) lo, 0, HAS_MIN
+#define GT(lo) lo, 0, HAS_MIN | MIN_OPEN
+#define IN(lo, hi) lo, hi, HAS_MIN | HAS_MAX         /* [lo, hi] */
+#define IN_CO(lo, hi) lo, hi, HAS_MIN | HAS_MAX | MAX_OPEN /* [lo, hi) */
+
+/* Sizes, counts and lengths index arrays with int in the kernels and MPI. */
+#define DIM_MAX 2147483647.0
+
+/* The bounds come last and variadic: a shorthand expands to three arguments. */
+#define ROW(type, sec, f, def, need, names, help, ...)                                \
+    {#sec, #f, type, offsetof(swat_config, sec.f), sizeof(((swat_config *)0)->sec.f), \
+     def, need, names, help, __VA_ARGS__}
+#define K_INT(sec, f, def, bnd, need, help) ROW(KEY_INT, sec, f, def, need, NULL, help, bnd)
+#define K_REAL(sec, f, def, bnd, help) ROW(KEY_REAL, sec, f, def, OPTIONAL, NULL, help, bnd)
+#define K_BOOL(sec, f, def, help) ROW(KEY_BOOL, sec, f, def, OPTIONAL, NULL, help, ANY)
+#define K_ENUM(sec, f, names, help) ROW(KEY_ENUM, sec, f, 0, OPTIONAL, names, help, ANY)
+#define K_STR(sec, f, need, help) ROW(KEY_STRING, sec, f, 0, need, NULL, help, ANY)
+
+/* Enum value i is names[i]; the orders match the enums of config.h, and the
+ * default of every enum key is its value 0. */
+static const char *const attention_names[] = {"sigmoid", "softmax", NULL};
+static const char *const alibi_names[] = {"balanced", "negative", "positive", "none", NULL};
+static const char *const schedule_names[] = {"cosine", "constant", NULL};
+static const char *const format_names[] = {"bytes", "llmc", NULL};
+static const char *const nonfinite_names[] = {"stop", "skip", NULL};
+
+static const key_def keys[] = {
+    K_INT(model, vocab_size, 256, IN(2, DIM_MAX), OPTIONAL, "V, tokens in the vocabulary"),
+    K_INT(model, hidden_size, UNSET, IN(1, DIM_MAX), REQUIRED, "d, the width of the model"),
+    K_INT(model, num_hidden_layers, UNSET, IN(1, DIM_MAX), REQUIRED, "L, decoder layers"),
+    K_INT(model, num_heads, UNSET, IN(1, DIM_MAX), REQUIRED, "H, attention heads"),
+    K_INT(model, intermediate_size, 0, IN(0, DIM_MAX), OPTIONAL,
+          "f, MLP width; 0 = 256*ceil(floor(8d/3)/256)"),
+    K_INT(model, window_size, UNSET, IN(0, DIM_MAX), REQUIRED,
+          "w, keys a query sees; 0 = full causal attention"),
+    K_REAL(model, rope_theta, 10000, GT(0), "RoPE base theta"),
+    K_BOOL(model, rope, 1, "rotary position embedding on q and k"),
+    K_REAL(model, norm_eps, 1e-6, GT(0), "RMSNorm epsilon"),
+    K_BOOL(model, tie_word_embeddings, 1, "logits use the embedding matrix"),
+    K_ENUM(model, attention, attention_names, "sigmoid (SWAT) or softmax (baseline)"),
+    K_ENUM(model, alibi, alibi_names, "ALiBi slopes per head"),
+    K_REAL(model, sigmoid_bias, 0, ANY, "b added to every score in sigmoid mode"),
+    K_REAL(model, initializer_range, 0.02, GT(0), "std of the normal init of every matrix"),
+
+    K_REAL(train, lr, 3e-4, GT(0), "peak learning rate"),
+    K_REAL(train, beta1, 0.9, IN_CO(0, 1), "AdamW beta1"),
+    K_REAL(train, beta2, 0.95, IN_CO(0, 1), "AdamW beta2"),
+    K_REAL(train, eps, 1e-8, GT(0), "AdamW epsilon"),
+    K_REAL(train, weight_decay, 0.01, GE(0), "AdamW decoupled weight decay of the matrices"),
+    K_REAL(train, grad_clip, 1.0, GE(0), "global gradient norm clip; 0 = off"),
+    K_INT(train, warmup_steps, 0, GE(0), OPTIONAL, "linear warm-up updates"),
+    K_ENUM(train, lr_schedule, schedule_names, "cosine or constant after warm-up"),
+    K_REAL(train, min_lr_ratio, 0.1, IN(0, 1), "cosine floor as a fraction of lr"),
+    K_INT(train, steps, UNSET, GE(1), REQUIRED_TRAIN, "total updates"),
+    K_INT(train, seed, 1234, GE(0), OPTIONAL, "seed of the init and the shuffle"),
+    K_INT(train, micro_batch, 0, IN(0, DIM_MAX), OPTIONAL,
+          "sequences per forward pass per data group; 0 = batch_size/dp"),
+    K_INT(train, eval_every, 0, GE(0), OPTIONAL, "updates between evaluations; 0 = at the end"),
+    K_STR(train, init_from, OPTIONAL, "checkpoint whose weights start a new run"),
+    K_REAL(train, peak_gflops, 0, GE(0), "peak GFLOP/s per rank for MFU; 0 = measure"),
+    K_INT(train, log_every, 1, GE(1), OPTIONAL, "updates between console lines"),
+    K_BOOL(train, recompute, 0, "recompute layer activations in backward"),
+    K_ENUM(train, on_nonfinite, nonfinite_names, "stop or skip an update with a non-finite loss"),
+
+    K_STR(data, train, REQUIRED_TRAIN, "training tokens: a file or a glob"),
+    K_STR(data, val, OPTIONAL, "validation tokens: a file or a glob"),
+    K_ENUM(data, format, format_names, "bytes or llmc token shards"),
+    K_INT(data, seq_len, UNSET, IN(1, DIM_MAX), REQUIRED_TRAIN, "T, tokens per sample"),
+    K_INT(data, batch_size, UNSET, IN(1, DIM_MAX), REQUIRED_TRAIN,
+          "B, sequences per update across all ranks"),
+    K_BOOL(data, shuffle, 1, "shuffle samples every epoch"),
+    K_INT(data, val_samples, 0, GE(0), OPTIONAL, "validation samples scored; 0 = all"),
+
+    K_INT(parallel, sp, 1, IN(1, DIM_MAX), OPTIONAL, "sequence-parallel ranks per sequence"),
+    K_INT(parallel, threads, 0, IN(0, 1024), OPTIONAL, "BLIS threads per rank; 0 = auto"),
+
+    K_STR(checkpoint, dir, REQUIRED_TRAIN, "run directory"),
+    K_INT(checkpoint, every, 1000, GE(1), OPTIONAL, "updates between checkpoints"),
+    K_INT(checkpoint, keep, 3, GE(1), OPTIONAL, "newest checkpoints kept"),
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const char *const sections[] = {"model", "train", "data", "parallel", "checkpoint"};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+/* ---- field access ----------------------------------------------------------------- */
+
+/* `base` is a swat_config, or for [model] keys possibly a bare swat_model_config:
+ * model is the first member, so the offsets agree (checked in defaults). */
+static int64_t *int_at(const void *base, const key_def *k)
+{
+    return (int64_t *)((char *)base + k->offset);
+}
+static double *real_at(const void *base, const key_def *k)
+{
+    return (double *)((char *)base + k->offset);
+}
+static int *flag_at(const void *base, const key_def *k) { return (int *)((char *)base + k->offset); }
+static char *str_at(const void *base, const key_def *k) { return (char *)base + k->offset; }
+
+static int enum_count(const key_def *k)
+{
+    int n = 0;
+    while (k->names[n]) n++;
+    return n;
+}
+
+static int is_unset(const void *base, const key_def *k)
+{
+    if (k->type == KEY_STRING) return str_at(base, k)[0] == '\0';
+    return k->type == KEY_INT && *int_at(base, k) == UNSET;
+}
+
+/* Shortest "%.Ng" text that strtod reads back to the same bits, at least 6
+ * digits so that 10000 prints as 10000 rather than 1e+04. */
+static void format_real(double v, char *buf, size_t n)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v && signbit(strtod(buf, NULL)) == signbit(v)) return;
+    }
+}
+
+/* The value as it is written in an INI file. */
+static void format_value(const void *base, const key_def *k, char *buf, size_t n)
+{
+    switch (k->type) {
+    case KEY_INT: snprintf(buf, n, "%" PRId64, *int_at(base, k)); break;
+    case KEY_REAL: format_real(*real_at(base, k), buf, n); break;
+    case KEY_BOOL: snprintf(buf, n, "%s", *flag_at(base, k) ? "true" : "false"); break;
+    case KEY_ENUM: {
+        int v = *flag_at(base, k);
+        if (v >= 0 && v < enum_count(k))
+            snprintf(buf, n, "%s", k->names[v]);
+        else
+            snprintf(buf, n, "%d", v);
+        break;
+    }
+    case KEY_STRING: snprintf(buf, n, "%s", str_at(base, k)); break;
+    }
+}
+
+/* A value quoted in a message: long paths are cut so the line stays readable
+ * and under SWAT_ERR_LEN, control characters become '?' so it stays one line. */
+static const char *shorten(const char *s, char *buf, size_t n)
+{
+    size_t len = strlen(s), keep = len < n ? len : n - 4;
+    for (size_t i = 0; i < keep; i++) buf[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
+    strcpy(buf + keep, len < n ? "" : "...");
+    return buf;
+}
+
+/* ---- lookup and suggestions ------------------------------------------------------- */
+
+static const key_def *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name)) return &keys[i];
+    return NULL;
+}
+
+static int is_section(const char *section)
+{
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (!strcmp(sections[i], section)) return 1;
+    return 0;
+}
+
+/* Optimal-string-alignment distance, case-insensitive, capped at 9 (only
+ * distances up to 2 are ever used). */
+static int edit_distance(const char *a, const char *b)
+{
+    enum { CAP = 9, MAXLEN = 64 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= MAXLEN || lb >= MAXLEN) return CAP;
+    int d[MAXLEN][MAXLEN];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb] < CAP ? d[la][lb] : CAP;
+}
+
+static int contains_nocase(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (!strncasecmp(hay, needle, n)) return 1;
+    return 0;
+}
+
+/* 1 if every '_'-separated word of name is a word of key, as "num_layers"
+ * is of num_hidden_layers. */
+static int words_within(const char *name, const char *key)
+{
+    while (*name) {
+        size_t len = strcspn(name, "_");
+        int found = 0;
+        for (const char *w = key; *w && !found; w += strcspn(w, "_"), w += *w == '_') {
+            size_t wl = strcspn(w, "_");
+            found = len && wl == len && !strncasecmp(w, name, len);
+        }
+        if (!found) return 0;
+        name += len;
+        name += *name == '_';
+    }
+    return 1;
+}
+
+/* The key the user most likely meant by section/name, best first: the same
+ * name in another section, one edit away, a name containing it ("heads" ->
+ * num_heads) or contained in it or holding its words ("num_layers" ->
+ * num_hidden_layers), two edits away (names of 5 characters or more). The
+ * same section wins ties. NULL when nothing is close. */
+static const key_def *closest_key(const char *section, const char *name)
+{
+    const key_def *best = NULL;
+    int best_score = 1 << 30;
+    size_t len = strlen(name);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &keys[i];
+        int d = edit_distance(name, k->name), score;
+        if (d <= 1)
+            score = d;
+        else if ((len >= 4 && contains_nocase(k->name, name)) ||
+                 (strlen(k->name) >= 4 && contains_nocase(name, k->name)) ||
+                 (strchr(name, '_') && words_within(name, k->name)))
+            score = 2;
+        else if (d == 2 && len >= 5)
+            score = 3;
+        else
+            continue;
+        score = 2 * score + (strcmp(section, k->section) != 0);
+        if (score < best_score) best_score = score, best = k;
+    }
+    return best;
+}
+
+static const char *closest_section(const char *section)
+{
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (edit_distance(section, sections[i]) <= 2) return sections[i];
+    return NULL;
+}
+
+/* "unknown key foo in [model]; did you mean [train] lr?" and its variants;
+ * `dotted` selects the --set spelling "train.lr". */
+static void unknown_key_reason(const char *section, const char *name, int dotted, char *why,
+                               size_t n)
+{
+    char what[160];
+    int known = is_section(section);
+    if (!section[0])
+        snprintf(what, sizeof what, "key %s outside any [section]", name);
+    else if (known)
+        snprintf(what, sizeof what, "unknown key %s in [%s]", name, section);
+    else
+        snprintf(what, sizeof what, "unknown section [%s]", section);
+
+    const key_def *k = closest_key(section, name);
+    const char *s = known ? NULL : closest_section(section);
+    if (k && dotted)
+        snprintf(why, n, "%s; did you mean %s.%s?", what, k->section, k->name);
+    else if (k)
+        snprintf(why, n, "%s; did you mean [%s] %s?", what, k->section, k->name);
+    else if (s)
+        snprintf(why, n, "%s; did you mean [%s]?", what, s);
+    else if (known) {
+        /* Nothing close: list the section's keys, it is short enough. */
+        size_t used = (size_t)snprintf(why, n, "%s; its keys are", what);
+        const char *sep = " ";
+        for (size_t i = 0; i < NKEYS && used < n; i++)
+            if (!strcmp(keys[i].section, section)) {
+                used += (size_t)snprintf(why + used, n - used, "%s%s", sep, keys[i].name);
+                sep = ", ";
+            }
+    } else
+        snprintf(why, n, "%s; sections are [model], [train], [data], [parallel], [checkpoint]",
+                 what);
+}
+
+/* ---- values --------------------------------------------------------------------- */
+
+static void describe_bounds(const key_def *k, char *buf, size_t n)
+{
+    char lo[32], hi[32];
+    snprintf(lo, sizeof lo, "%.17g", k->min);
+    snprintf(hi, sizeof hi, "%.17g", k->max);
+    const char *lo_op = (k->bounds & MIN_OPEN) ? ">" : ">=";
+    const char *hi_op = (k->bounds & MAX_OPEN) ? "<" : "<=";
+    if ((k->bounds & HAS_MIN) && (k->bounds & HAS_MAX))
+        snprintf(buf, n, "must be %s %s and %s %s", lo_op, lo, hi_op, hi);
+    else if (k->bounds & HAS_MIN)
+        snprintf(buf, n, "must be %s %s", lo_op, lo);
+    else
+        snprintf(buf, n, "must be %s %s", hi_op, hi);
+}
+
+/* 0 if v lies inside the key's bounds; the comparison in double is exact for
+ * every int key because its bounds are below 2^53 and the conversion is monotone. */
+static int check_bounds(const key_def *k, double v, char *why, size_t n)
+{
+    int bad = 0;
+    if (k->bounds & HAS_MIN) bad |= (k->bounds & MIN_OPEN) ? !(v > k->min) : !(v >= k->min);
+    if (k->bounds & HAS_MAX) bad |= (k->bounds & MAX_OPEN) ? !(v < k->max) : !(v <= k->max);
+    if (!bad) return 0;
+    char b[96];
+    describe_bounds(k, b, sizeof b);
+    snprintf(why, n, "out of range: %s", b);
+    return -1;
+}
+
+static int is_blank(const char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    return *s == '\0';
+}
+
+/* Parses `text` for key k and stores it into base only when it is valid. */
+static int parse_value(const key_def *k, const char *text, void *base, char *why, size_t n)
+{
+    char *end;
+    switch (k->type) {
+    case KEY_INT: {
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (end == text || !is_blank(end) || is_blank(text)) {
+            snprintf(why, n, "not an integer");
+            return -1;
+        }
+        if (errno == ERANGE) {
+            snprintf(why, n, "out of the range of a 64-bit integer");
+            return -1;
+        }
+        if (check_bounds(k, (double)v, why, n)) return -1;
+        *int_at(base, k) = (int64_t)v;
+        return 0;
+    }
+    case KEY_REAL: {
+        errno = 0;
+        double v = strtod(text, &end);
+        if (end == text || !is_blank(end) || is_blank(text)) {
+            snprintf(why, n, "not a number");
+            return -1;
+        }
+        if (!isfinite(v)) {
+            snprintf(why, n, "not a finite number");
+            return -1;
+        }
+        if (errno == ERANGE) {
+            snprintf(why, n, "too close to 0 for a double");
+            return -1;
+        }
+        if (check_bounds(k, v, why, n)) return -1;
+        *real_at(base, k) = v;
+        return 0;
+    }
+    case KEY_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1"};
+        static const char *const no[] = {"false", "no", "off", "0"};
+        char word[8];
+        size_t len = 0;
+        while (isspace((unsigned char)*text)) text++;
+        while (text[len] && !isspace((unsigned char)text[len])) len++;
+        if (len < sizeof word && is_blank(text + len)) {
+            memcpy(word, text, len);
+            word[len] = '\0';
+            for (int i = 0; i < 4; i++) {
+                if (!strcasecmp(word, yes[i])) return *flag_at(base, k) = 1, 0;
+                if (!strcasecmp(word, no[i])) return *flag_at(base, k) = 0, 0;
+            }
+        }
+        snprintf(why, n, "not a boolean: use true/false, yes/no, on/off or 1/0");
+        return -1;
+    }
+    case KEY_ENUM: {
+        while (isspace((unsigned char)*text)) text++;
+        size_t len = strlen(text);
+        while (len && isspace((unsigned char)text[len - 1])) len--;
+        for (int i = 0; k->names[i]; i++)
+            if (strlen(k->names[i]) == len && !strncasecmp(text, k->names[i], len))
+                return *flag_at(base, k) = i, 0;
+        size_t used = (size_t)snprintf(why, n, "not one of");
+        for (int i = 0; k->names[i] && used < n; i++)
+            used += (size_t)snprintf(why + used, n - used, "%s%s", i ? ", " : " ", k->names[i]);
+        return -1;
+    }
+    case KEY_STRING: {
+        size_t len = strlen(text);
+        if (len >= k->size) {
+            snprintf(why, n, "longer than %zu characters", k->size - 1);
+            return -1;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (iscntrl((unsigned char)text[i]) && text[i] != '\t') {
+                snprintf(why, n, "contains a control character");
+                return -1;
+            }
+            /* inih reads " ;" as the start of a comment: the printed config
+             * would not read back to the same value. */
+            if (text[i] == ';' && i > 0 && isspace((unsigned char)text[i - 1])) {
+                snprintf(why, n, "contains ' ;', which an INI file reads as a comment");
+                return -1;
+            }
+        }
+        memset(str_at(base, k), 0, k->size);
+        memcpy(str_at(base, k), text, len);
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* ---- defaults ------------------------------------------------------------------- */
+
+void swat_config_defaults(swat_config *cfg)
+{
+    /* The model rows double as offsets into a bare swat_model_config. */
+    SWAT_ASSERT(offsetof(swat_config, model) == 0);
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &keys[i];
+        switch (k->type) {
+        case KEY_INT:
+            SWAT_ASSERT(k->size == sizeof(int64_t));
+            SWAT_ASSERT(k->def != (double)UNSET || k->need != OPTIONAL);
+            *int_at(cfg, k) = (int64_t)k->def;
+            break;
+        case KEY_REAL:
+            SWAT_ASSERT(k->size == sizeof(double));
+            *real_at(cfg, k) = k->def;
+            break;
+        case KEY_BOOL:
+        case KEY_ENUM:
+            SWAT_ASSERT(k->size == sizeof(int));
+            *flag_at(cfg, k) = (int)k->def;
+            break;
+        case KEY_STRING: SWAT_ASSERT(k->size >= 2); break;
+        }
+    }
+}
+
+/* ---- INI files ------------------------------------------------------------------ */
+
+typedef struct parse_ctx {
+    swat_config *cfg;
+    unsigned char seen[NKEYS]; /* a key given twice in one file is an error */
+    int failed;
+    char msg[SWAT_ERR_LEN]; /* "[section] key = value: why" of the first failure */
+} parse_ctx;
+
+static void trim_copy(char *dst, size_t n, const char *src, size_t len)
+{
+    while (len && isspace((unsigned char)*src)) src++, len--;
+    while (len && isspace((unsigned char)src[len - 1])) len--;
+    if (len >= n) len = n - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static int on_key(void *user, const char *section_raw, const char *name, const char *value)
+{
+    parse_ctx *ctx = user;
+    if (ctx->failed) return 0;
+    char section[64], vbuf[96], why[256];
+    /* "[ model ]" means [model]; inih keeps the spaces. */
+    trim_copy(section, sizeof section, section_raw, strlen(section_raw));
+    const char *shown = shorten(value, vbuf, 80);
+
+    const key_def *k = find_key(section, name);
+    if (!k)
+        unknown_key_reason(section, name, 0, why, sizeof why);
+    else if (ctx->seen[k - keys])
+        snprintf(why, sizeof why, "key given twice in this file");
+    else if (!parse_value(k, value, ctx->cfg, why, sizeof why)) {
+        ctx->seen[k - keys] = 1;
+        return 1;
+    }
+    ctx->failed = 1;
+    if (section[0])
+        snprintf(ctx->msg, sizeof ctx->msg, "[%s] %.63s = %s: %s", section, name, shown, why);
+    else
+        snprintf(ctx->msg, sizeof ctx->msg, "%.63s = %s: %s", name, shown, why);
+    return 0;
+}
+
+static void inih_setup(void)
+{
+    ini_stop_on_first_error = 1;
+    ini_allow_multiline = 0;
+    /* Room for "key = " and a path of SWAT_PATH_LEN - 1 characters; longer
+     * lines are cut, and the cut value is then refused as too long. */
+    ini_max_line = 4 * SWAT_PATH_LEN;
+}
+
+/* Line `lineno` (1-based) of `text`, shortened, for a syntax error message. */
+static void quote_line(const char *text, int lineno, char *buf, size_t n)
+{
+    for (int l = 1; l < lineno && text; l++) {
+        text = strchr(text, '\n');
+        if (text) text++;
+    }
+    if (!text) text = "";
+    size_t len = strcspn(text, "\r\n");
+    char line[96];
+    trim_copy(line, sizeof line, text, len < 95 ? len : 95);
+    snprintf(buf, n, "%s%s", line, len >= 95 ? "..." : "");
+}
+
+/* Turns inih's result into the one-line message; 0 on success. */
+static int parse_result(int ret, const parse_ctx *ctx, const char *origin, const char *text,
+                        char *err)
+{
+    char obuf[200], line[128];
+    origin = shorten(origin, obuf, sizeof obuf);
+    if (ret == 0) return 0;
+    if (ret == -2) return swat_errf(err, "%s: out of memory parsing the config", origin);
+    if (ret < 0) return swat_errf(err, "%s: cannot read the config", origin);
+    if (ctx->failed) return swat_errf(err, "%s:%d: %s", origin, ret, ctx->msg);
+    quote_line(text, ret, line, sizeof line);
+    return swat_errf(err, "%s:%d: expected 'key = value' or '[section]', got: %s", origin, ret,
+                     line);
+}
+
+int swat_config_load_string(swat_config *cfg, const char *text, const char *origin, char *err)
+{
+    /* Parse into a copy so that a refused file leaves cfg as it was. */
+    parse_ctx ctx = {0};
+    swat_config tmp = *cfg;
+    ctx.cfg = &tmp;
+    inih_setup();
+    int ret = ini_parse_string(text, on_key, &ctx);
+    if (parse_result(ret, &ctx, origin ? origin : "config", text, err)) return -1;
+    *cfg = tmp;
+    return 0;
+}
+
+int swat_config_load_file(swat_config *cfg, const char *path, char *err)
+{
+    /* Read the whole file first: the open and read errors keep their errno,
+     * a directory is refused instead of read as empty, and a syntax error can
+     * quote its line. */
+    FILE *f = fopen(path, "rb");
+    if (!f) return swat_errf(err, "%s: cannot open config: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = 2 * cap + 4096 + 1;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text);
+                fclose(f);
+                return swat_errf(err, "%s: out of memory reading config", path);
+            }
+            text = grown;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    text[len] = '\0';
+    if (read_errno) {
+        free(text);
+        return swat_errf(err, "%s: cannot read config: %s", path, strerror(read_errno));
+    }
+    if (strlen(text) != len) {
+        free(text);
+        return swat_errf(err, "%s: not a text file (contains a NUL byte)", path);
+    }
+    int rc = swat_config_load_string(cfg, text, path, err);
+    free(text);
+    return rc;
+}
+
+/* ---- --set ------------------------------------------------------------------------ */
+
+int swat_config_set(swat_config *cfg, const char *assignment, char *err)
+{
+    char abuf[128], section[64], name[64], why[SWAT_ERR_LEN - 160];
+    const char *shown = shorten(assignment, abuf, sizeof abuf);
+    const char *eq = strchr(assignment, '=');
+    const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
+    if (!eq || !dot) {
+        /* "train.lr" lacks only the value; a bare "lr=1e-3" most likely
+         * means the key of that name. */
+        size_t len = eq ? (size_t)(eq - assignment) : strlen(assignment);
+        const key_def *k = NULL;
+        dot = memchr(assignment, '.', len);
+        if (dot) {
+            trim_copy(section, sizeof section, assignment, (size_t)(dot - assignment));
+            trim_copy(name, sizeof name, dot + 1, len - (size_t)(dot + 1 - assignment));
+            k = find_key(section, name);
+        } else {
+            trim_copy(name, sizeof name, assignment, len);
+            k = closest_key("", name);
+        }
+        if (k)
+            return swat_errf(err, "--set %s: expected section.key=value; did you mean %s.%s=VALUE?",
+                             shown, k->section, k->name);
+        return swat_errf(err, "--set %s: expected section.key=value, e.g. train.lr=1e-3", shown);
+    }
+    trim_copy(section, sizeof section, assignment, (size_t)(dot - assignment));
+    trim_copy(name, sizeof name, dot + 1, (size_t)(eq - dot - 1));
+    if (!section[0] || !name[0])
+        return swat_errf(err, "--set %s: expected section.key=value, e.g. train.lr=1e-3", shown);
+
+    const key_def *k = find_key(section, name);
+    if (!k) {
+        unknown_key_reason(section, name, 1, why, sizeof why);
+        return swat_errf(err, "--set %s: %s", shown, why);
+    }
+    /* Same whitespace rule as a file line: "key = value" ignores the spaces. */
+    char *value = swat_malloc(strlen(eq + 1) + 1);
+    trim_copy(value, strlen(eq + 1) + 1, eq + 1, strlen(eq + 1));
+    int rc = parse_value(k, value, cfg, why, sizeof why);
+    swat_free(value);
+    if (rc) return swat_errf(err, "--set %s: %s", shown, why);
+    return 0;
+}
+
+/* ---- finalize --------------------------------------------------------------------- */
+
+static int64_t derived_intermediate(int64_t d)
+{
+    int64_t f = 8 * d / 3;
+    return 256 * ((f + 255) / 256);
+}
+
+/* Lists values as "1, 2 or 4". */
+static void join_list(char *buf, size_t n, const int64_t *v, int count)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < count && used < n; i++) {
+        const char *sep = i == 0 ? "" : i == count - 1 ? " or " : ", ";
+        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, sep, v[i]);
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The divisors of n, ascending; at most `max` of them, those closest to
+ * `near`. Returns how many. */
+static int divisors_near(int64_t n, int64_t near, int64_t *out, int max)
+{
+    int64_t all[4096];
+    int count = 0;
+    for (int64_t i = 1; i * i <= n && count < 4094; i++)
+        if (n % i == 0) {
+            all[count++] = i;
+            if (i != n / i) all[count++] = n / i;
+        }
+    /* Selection by distance to `near`, then back to ascending order. */
+    for (int i = 0; i < count; i++)
+        for (int j = i + 1; j < count; j++) {
+            int64_t di = llabs((long long)(all[i] - near)), dj = llabs((long long)(all[j] - near));
+            if (dj < di || (dj == di && all[j] < all[i])) {
+                int64_t t = all[i];
+                all[i] = all[j], all[j] = t;
+            }
+        }
+    if (count > max) count = max;
+    memcpy(out, all, (size_t)count * sizeof *out);
+    qsort(out, (size_t)count, sizeof *out, cmp_i64);
+    return count;
+}
+
+/* num_heads values that fit hidden_size d: H divides d, d/H even, H even for
+ * balanced ALiBi. Writes "use num_heads 2, 4 or 8" or why none exists. */
+static void heads_that_work(int64_t d, int64_t want, int balanced, char *buf, size_t n)
+{
+    int64_t div[64], ok[8];
+    int count = divisors_near(d, want, div, 64), m = 0;
+    /* divisors_near returns ascending; keep the fitting ones nearest `want`. */
+    int64_t fit[64];
+    int nf = 0;
+    for (int i = 0; i < count; i++)
+        if ((d / div[i]) % 2 == 0 && (!balanced || div[i] % 2 == 0)) fit[nf++] = div[i];
+    for (int pick = 0; pick < nf && m < 6; pick++) {
+        int best = -1;
+        for (int i = 0; i < nf; i++) {
+            if (fit[i] < 0) continue;
+            if (best < 0 || llabs((long long)(fit[i] - want)) < llabs((long long)(fit[best] - want)))
+                best = i;
+        }
+        ok[m++] = fit[best];
+        fit[best] = -1;
+    }
+    qsort(ok, (size_t)m, sizeof *ok, cmp_i64);
+    if (m == 0) {
+        snprintf(buf, n, "use a hidden_size divisible by %s", balanced ? "4" : "2");
+        return;
+    }
+    char list[160];
+    join_list(list, sizeof list, ok, m);
+    snprintf(buf, n, "use num_heads %s", list);
+}
+
+static int check_model_relations(const swat_model_config *m, char *err)
+{
+    int balanced = m->alibi == SWAT_ALIBI_BALANCED;
+    char fix[200];
+    if (m->hidden_size % m->num_heads != 0) {
+        heads_that_work(m->hidden_size, m->num_heads, balanced, fix, sizeof fix);
+        return swat_errf(err, "config: [model] hidden_size %" PRId64
+                              " is not divisible by num_heads %" PRId64 ": %s",
+                         m->hidden_size, m->num_heads, fix);
+    }
+    int64_t dh = m->hidden_size / m->num_heads;
+    if (dh % 2 != 0) {
+        heads_that_work(m->hidden_size, m->num_heads, balanced, fix, sizeof fix);
+        return swat_errf(err, "config: [model] head_dim = hidden_size %" PRId64 " / num_heads %" PRId64
+                              " = %" PRId64 " is odd (RoPE rotates half of each head): %s",
+                         m->hidden_size, m->num_heads, dh, fix);
+    }
+    if (balanced && m->num_heads % 2 != 0) {
+        heads_that_work(m->hidden_size, m->num_heads, 1, fix, sizeof fix);
+        return swat_errf(err, "config: [model] alibi = balanced needs an even num_heads (half the heads"
+                              " per slope sign), got num_heads %" PRId64 ": %s, or another alibi",
+                         m->num_heads, fix);
+    }
+    return 0;
+}
+
+int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
+{
+    /* Every key against its row: values set in code, not only parsed ones. */
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &keys[i];
+        char why[160], val[96];
+        if (k->need != OPTIONAL && is_unset(cfg, k)) {
+            if (k->need == REQUIRED || use == SWAT_CONFIG_FOR_TRAINING)
+                return swat_errf(err, "config: [%s] %s is required (%s): set it in the config"
+                                      " or with --set %s.%s=VALUE",
+                                 k->section, k->name, k->help, k->section, k->name);
+            continue;
+        }
+        int bad = 0;
+        switch (k->type) {
+        case KEY_INT: bad = check_bounds(k, (double)*int_at(cfg, k), why, sizeof why); break;
+        case KEY_REAL:
+            if (!isfinite(*real_at(cfg, k)))
+                bad = -1, snprintf(why, sizeof why, "not a finite number");
+            else
+                bad = check_bounds(k, *real_at(cfg, k), why, sizeof why);
+            break;
+        case KEY_BOOL:
+            bad = *flag_at(cfg, k) != 0 && *flag_at(cfg, k) != 1;
+            if (bad) snprintf(why, sizeof why, "not a boolean (0 or 1)");
+            break;
+        case KEY_ENUM:
+            bad = *flag_at(cfg, k) < 0 || *flag_at(cfg, k) >= enum_count(k);
+            if (bad) snprintf(why, sizeof why, "not a value of the enum");
+            break;
+        case KEY_STRING: {
+            const char *s = str_at(cfg, k);
+            bad = memchr(s, '\0', k->size) == NULL;
+            if (bad) snprintf(why, sizeof why, "not terminated within %zu characters", k->size);
+            break;
+        }
+        }
+        if (bad) {
+            if (k->type == KEY_STRING)
+                snprintf(val, sizeof val, "(string)");
+            else
+                format_value(cfg, k, val, sizeof val);
+            return swat_errf(err, "config: [%s] %s = %s: %s", k->section, k->name, val, why);
+        }
+    }
+
+    swat_model_config *m = &cfg->model;
+    if (check_model_relations(m, err)) return -1;
+    if (m->intermediate_size == 0) m->intermediate_size = derived_intermediate(m->hidden_size);
+
+    if (use == SWAT_CONFIG_FOR_TRAINING) {
+        if (cfg->data.format == SWAT_DATA_BYTES && m->vocab_size < 256)
+            return swat_errf(err, "config: [data] format = bytes needs [model] vocab_size >= 256"
+                                  " (every byte value is a token), got vocab_size %" PRId64
+                                  ": use vocab_size = 256 or format = llmc",
+                             m->vocab_size);
+        if (cfg->train.warmup_steps > cfg->train.steps)
+            return swat_errf(err, "config: [train] warmup_steps %" PRId64 " exceeds steps %" PRId64
+                                  ": use warmup_steps <= %" PRId64 " or more steps",
+                             cfg->train.warmup_steps, cfg->train.steps, cfg->train.steps);
+    }
+    if (cfg->data.batch_size != UNSET && cfg->train.micro_batch > cfg->data.batch_size)
+        return swat_errf(err, "config: [train] micro_batch %" PRId64
+                              " exceeds [data] batch_size %" PRId64
+                              ": use micro_batch <= %" PRId64 ", or 0 for batch_size/dp",
+                         cfg->train.micro_batch, cfg->data.batch_size, cfg->data.batch_size);
+    return 0;
+}
+
+/* ---- parallel layout ---------------------------------------------------------------- */
+
+/* "e.g. 768 or 1024": the multiples of m nearest to v (below only if > 0). */
+static void multiples_near(int64_t v, int64_t m, char *buf, size_t n)
+{
+    int64_t lo = v / m * m, hi = lo + m;
+    if (lo >= m)
+        snprintf(buf, n, "e.g. %" PRId64 " or %" PRId64, lo, hi);
+    else
+        snprintf(buf, n, "e.g. %" PRId64, hi);
+}
+
+/* Whether sp = s fits everything but the world size. */
+static int sp_fits(const swat_config *cfg, int world, int64_t s)
+{
+    int64_t w = cfg->model.window_size, T = cfg->data.seq_len, B = cfg->data.batch_size;
+    if (s > 1 && w == 0) return 0;
+    if (T > 0 && (T % s != 0 || (w > 0 && ((T / s) % w != 0 || T / s < w)))) return 0;
+    if (B > 0 && B % (world / s) != 0) return 0;
+    return 1;
+}
+
+int swat_config_check_layout(const swat_config *cfg, int world_size, char *err)
+{
+    SWAT_ASSERT(world_size >= 1);
+    int64_t sp = cfg->parallel.sp, w = cfg->model.window_size;
+    int64_t T = cfg->data.seq_len, B = cfg->data.batch_size, mb = cfg->train.micro_batch;
+    char list[200], eg[64];
+
+    if (world_size % sp != 0) {
+        int64_t div[64], fit[64];
+        int count = divisors_near(world_size, sp, div, 64), nf = 0;
+        for (int i = 0; i < count; i++)
+            if (sp_fits(cfg, world_size, div[i])) fit[nf++] = div[i];
+        /* None fits the rest: name the divisors, later checks say the rest. */
+        if (nf == 0) memcpy(fit, div, sizeof div), nf = count;
+        if (nf > 8) nf = 8;
+        join_list(list, sizeof list, fit, nf);
+        return swat_errf(err, "config: [parallel] sp = %" PRId64 " does not divide the %d ranks: use sp = %s",
+                         sp, world_size, list);
+    }
+    if (sp > 1 && w == 0)
+        return swat_errf(err, "config: [parallel] sp = %" PRId64 " needs a sliding window, but [model]"
+                              " window_size = 0 (full causal attention is a single-rank baseline):"
+                              " use sp = 1 or a window_size > 0",
+                         sp);
+    if (T > 0) {
+        int64_t step = w > 0 ? sp * w : sp; /* seq_len values that work are multiples of it */
+        if (T % sp != 0) {
+            multiples_near(T, step, eg, sizeof eg);
+            return swat_errf(err, "config: [data] seq_len %" PRId64 " is not divisible by [parallel] sp = %"
+                                  PRId64 ": use seq_len a multiple of %" PRId64 " (%s)",
+                             T, sp, step, eg);
+        }
+        int64_t chunk = T / sp;
+        if (w > 0 && chunk < w) {
+            multiples_near(T, step, eg, sizeof eg);
+            return swat_errf(err, "config: [data] seq_len %" PRId64 " / [parallel] sp %" PRId64 " = %" PRId64
+                                  " tokens per rank is shorter than [model] window_size %" PRId64
+                                  ": use seq_len a multiple of %" PRId64 " (%s)%s",
+                             T, sp, chunk, w, step, eg, sp > 1 ? " or a smaller sp" : "");
+        }
+        if (w > 0 && chunk % w != 0) {
+            multiples_near(T, step, eg, sizeof eg);
+            return swat_errf(err, "config: [data] seq_len %" PRId64 " / [parallel] sp %" PRId64 " = %" PRId64
+                                  " tokens per rank is not a multiple of [model] window_size %" PRId64
+                                  ": use seq_len a multiple of %" PRId64 " (%s)",
+                             T, sp, chunk, w, step, eg);
+        }
+    }
+    int64_t dp = world_size / sp;
+    if (B > 0 && B % dp != 0) {
+        multiples_near(B, dp, eg, sizeof eg);
+        return swat_errf(err, "config: [data] batch_size %" PRId64 " is not divisible by the %" PRId64
+                              " data-parallel groups (%d ranks / sp %" PRId64 "): use batch_size a"
+                              " multiple of %" PRId64 " (%s)",
+                         B, dp, world_size, sp, dp, eg);
+    }
+    if (B > 0 && mb > 0 && (B / dp) % mb != 0) {
+        int64_t per = B / dp, div[8];
+        int count = divisors_near(per, mb, div, 8);
+        join_list(list, sizeof list, div, count);
+        return swat_errf(err, "config: [train] micro_batch %" PRId64 " does not divide the %" PRId64
+                              " sequences per data-parallel group (batch_size %" PRId64 " / %" PRId64
+                              " groups): use micro_batch %s, or 0 (= %" PRId64 ")",
+                         mb, per, B, dp, list, per);
+    }
+    return 0;
+}
+
+/* ---- printing and comparison --------------------------------------------------------- */
+
+void swat_config_write(const swat_config *cfg, FILE *out)
+{
+    char val[SWAT_PATH_LEN + 64];
+    for (size_t s = 0; s < NSECTIONS; s++) {
+        fprintf(out, "%s[%s]\n", s ? "\n" : "", sections[s]);
+        for (size_t i = 0; i < NKEYS; i++) {
+            const key_def *k = &keys[i];
+            if (strcmp(k->section, sections[s])) continue;
+            /* An unset required key stays unset when read back: as a comment. */
+            if (k->type == KEY_INT && is_unset(cfg, k)) {
+                fprintf(out, "; %s = (required, not set)\n", k->name);
+                continue;
+            }
+            format_value(cfg, k, val, sizeof val);
+            fprintf(out, "%s =%s%s\n", k->name, val[0] ? " " : "", val);
+        }
+    }
+}
+
+char *swat_config_to_string(const swat_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) swat_die(12, "config: out of memory printing the config");
+    swat_config_write(cfg, f);
+    if (fclose(f) != 0 || !buf) swat_die(12, "config: out of memory printing the config");
+    return buf;
+}
+
+int swat_config_same_model(const swat_model_config *a, const swat_model_config *b, char *err)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &keys[i];
+        if (strcmp(k->section, "model")) continue;
+        int same = 0;
+        switch (k->type) {
+        case KEY_INT: same = *int_at(a, k) == *int_at(b, k); break;
+        /* Bit-exact: the printed config reads back bit-exact. */
+        case KEY_REAL: same = !memcmp(real_at(a, k), real_at(b, k), sizeof(double)); break;
+        case KEY_BOOL:
+        case KEY_ENUM: same = *flag_at(a, k) == *flag_at(b, k); break;
+        case KEY_STRING: same = !strcmp(str_at(a, k), str_at(b, k)); break;
+        }
+        if (!same) {
+            char va[96], vb[96];
+            format_value(a, k, va, sizeof va);
+            format_value(b, k, vb, sizeof vb);
+            if (err)
+                swat_errf(err, "[model] %s differs: %s vs %s", k->name, va, vb);
+            return 0;
+        }
+    }
+    return 1;
+}

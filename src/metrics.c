@@ -1,1 +1,100 @@
-/* metrics.c: being written. */
+/* metrics.c: metrics.jsonl, one JSON object a line, flushed per record so
+ * that `tail -f` and a preempted job both see every finished update. */
+#include "swat/metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* JSON has no NaN/Infinity: a non-finite value is written as null. */
+static void put_num(FILE *f, const char *key, double x, const char *fmt)
+{
+    fprintf(f, ",\"%s\":", key);
+    if (isfinite(x))
+        fprintf(f, fmt, x);
+    else
+        fputs("null", f);
+}
+
+/* Keeps the lines whose "step" is ≤ keep_upto (a resumed run rewrites what
+ * came after its checkpoint). */
+static int trim_after(const char *path, int64_t keep_upto, char *err)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : swat_errf(err, "%s: %s", path, strerror(errno));
+    char tmp[SWAT_PATH_LEN + 64];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return swat_errf(err, "%s: %s", tmp, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, in) > 0) {
+        const char *s = strstr(line, "\"step\":");
+        if (s && strtoll(s + 7, NULL, 10) > keep_upto) continue;
+        fputs(line, out);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        return swat_errf(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+int swat_metrics_open(swat_metrics *mt, const char *dir, int64_t keep_upto, char *err)
+{
+    char path[SWAT_PATH_LEN + 24];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    if (trim_after(path, keep_upto, err)) return -1;
+    mt->f = fopen(path, "a");
+    if (!mt->f) return swat_errf(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+void swat_metrics_close(swat_metrics *mt)
+{
+    if (mt->f) fclose(mt->f);
+    mt->f = NULL;
+}
+
+void swat_metrics_update(swat_metrics *mt, int64_t step, double loss, double lr, double grad_norm,
+                         double tokens_per_s, double mfu, double seconds)
+{
+    if (!mt->f) return;
+    fprintf(mt->f, "{\"step\":%lld", (long long)step);
+    put_num(mt->f, "loss", loss, "%.6f");
+    put_num(mt->f, "lr", lr, "%.6e");
+    put_num(mt->f, "grad_norm", grad_norm, "%.6f");
+    put_num(mt->f, "tokens_per_s", tokens_per_s, "%.1f");
+    put_num(mt->f, "mfu", mfu, "%.4f");
+    put_num(mt->f, "step_s", seconds, "%.4f");
+    fputs("}\n", mt->f);
+    fflush(mt->f);
+}
+
+void swat_metrics_eval(swat_metrics *mt, int64_t step, double val_loss, int64_t tokens)
+{
+    if (!mt->f) return;
+    fprintf(mt->f, "{\"step\":%lld", (long long)step);
+    put_num(mt->f, "val_loss", val_loss, "%.6f");
+    fprintf(mt->f, ",\"val_tokens\":%lld}\n", (long long)tokens);
+    fflush(mt->f);
+}
+
+void swat_format_duration(char *buf, size_t len, double seconds)
+{
+    if (!(seconds >= 0) || seconds > 1e8) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    long s = lround(seconds);
+    if (s >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%lds", s);
+}

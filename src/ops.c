@@ -1,1 +1,298 @@
-/* ops.c: being written. */
+/* ops.c: the row-wise and pointwise kernels of the model (RMSNorm, RoPE,
+ * SwiGLU, embedding, the output layer fused with the cross-entropy).
+ *
+ * Every kernel is one fused pass over its rows, parallel over rows with
+ * OpenMP: rows are independent, so the thread count cannot change a result.
+ * The two reductions over rows (dg of RMSNorm, dE of the embedding) are split
+ * by COLUMNS instead: one thread sums a column block over all rows in row
+ * order, so the result is the serial one for any thread count, and no partial
+ * buffers (no allocation) are needed.
+ *
+ * Exponentials go through vexp, a range-reduced polynomial the compiler turns
+ * into SIMD code (libm's exp is a scalar call; SwiGLU and the classifier need
+ * n·f and n·V of them, which at scalar speed cost a sizeable share of the
+ * GEMMs around them). Its error is a few ulp of swat_real.
+ *
+ * The classifier never holds more than [chunk][V] logits: per chunk, one GEMM
+ * makes the logits, one fused pass per row turns them into the loss and, in
+ * place, into ∂L/∂logits, and two GEMMs give dy and dW. */
+#include "swat/ops.h"
+
+#include "swat/gemm.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Column block of the column-split reductions: 64 reals, whole cache lines. */
+#define COL_BLOCK 64
+/* Rows of a classifier chunk whose losses are buffered before the ordered sum. */
+#define LOSS_BATCH 256
+
+/* exp(x) for SIMD loops: x = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite split of
+ * ln2), e^r by its Taylor series (degree 7 in float, truncation < 6e-9
+ * relative; 13 in double, < 5e-18), times 2^n built in the exponent bits.
+ * The clamp keeps 2^n a normal number; NaN propagates. */
+static inline swat_real vexp(swat_real x)
+{
+#ifdef SWAT_DOUBLE
+    x = x < -708.0 ? -708.0 : x;
+    x = x > 709.0 ? 709.0 : x;
+    double n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0;
+    double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t bits = (int64_t)((int32_t)n + 1023) << 52;
+    double s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+#else
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+#endif
+}
+
+static inline swat_real sigmoid(swat_real x) { return 1 / (1 + vexp(-x)); }
+
+/* ---- RMSNorm ---------------------------------------------------------------- */
+
+void swat_rmsnorm_forward(swat_real *y, swat_real *rstd, const swat_real *x, const swat_real *g,
+                          int64_t n, int64_t d, double eps)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        const swat_real *xr = x + r * d; /* [d] */
+        swat_real *yr = y + r * d;       /* [d] */
+        double ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        swat_real rs = (swat_real)(1.0 / sqrt(ss / (double)d + eps));
+        rstd[r] = rs;
+        for (int64_t i = 0; i < d; i++) yr[i] = xr[i] * rs * g[i];
+    }
+}
+
+/* y = g·x·rs with rs = (mean(x²)+eps)^(−1/2), so
+ * dx = rs·g·dy − x·rs³·(Σ g·dy·x)/d and dg = Σ_rows dy·x·rs. */
+void swat_rmsnorm_backward(swat_real *dx, swat_real *dg, const swat_real *dy, const swat_real *x,
+                           const swat_real *g, const swat_real *rstd, int64_t n, int64_t d)
+{
+    int64_t ncb = (d + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static) nowait
+        for (int64_t r = 0; r < n; r++) {
+            const swat_real *xr = x + r * d, *dyr = dy + r * d; /* [d] */
+            swat_real *dxr = dx + r * d;                        /* [d] */
+            double dot = 0;
+#pragma omp simd reduction(+ : dot)
+            for (int64_t i = 0; i < d; i++) dot += (double)(g[i] * dyr[i]) * xr[i];
+            swat_real rs = rstd[r];
+            swat_real c = (swat_real)((double)rs * rs * rs * dot / (double)d);
+            for (int64_t i = 0; i < d; i++) dxr[i] += rs * g[i] * dyr[i] - c * xr[i];
+        }
+#pragma omp for schedule(static)
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            int64_t c0 = cb * COL_BLOCK, nc = d - c0 < COL_BLOCK ? d - c0 : COL_BLOCK;
+            double acc[COL_BLOCK] = {0};
+            for (int64_t r = 0; r < n; r++) {
+                const swat_real *xr = x + r * d + c0, *dyr = dy + r * d + c0;
+                double rs = rstd[r];
+                for (int64_t i = 0; i < nc; i++) acc[i] += (double)dyr[i] * xr[i] * rs;
+            }
+            for (int64_t i = 0; i < nc; i++) dg[c0 + i] += (swat_real)acc[i];
+        }
+    }
+}
+
+/* ---- RoPE ------------------------------------------------------------------- */
+
+void swat_rope_table(swat_real *cos_t, swat_real *sin_t, int64_t p0, int64_t n, int64_t dh,
+                     double theta)
+{
+    SWAT_ASSERT(dh % 2 == 0);
+    int64_t half = dh / 2;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < half; i++) {
+            double angle = (double)(p0 + t) * pow(theta, -2.0 * (double)i / (double)dh);
+            cos_t[t * half + i] = (swat_real)cos(angle);
+            sin_t[t * half + i] = (swat_real)sin(angle);
+        }
+}
+
+/* Rotates every pair (x_i, x_{i+dh/2}) of every head of every row by the
+ * row's angles; sign = +1 forward, −1 for the inverse (the backward: a
+ * rotation's Jacobian is orthogonal, so its transpose is the inverse). */
+static void rope_rotate(swat_real *x, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
+                        int64_t n, int64_t heads, int64_t dh, swat_real sign)
+{
+    SWAT_ASSERT(dh % 2 == 0);
+    int64_t half = dh / 2;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < n; t++) {
+        const swat_real *c = cos_t + t * half, *s = sin_t + t * half; /* [dh/2] */
+        for (int64_t h = 0; h < heads; h++) {
+            swat_real *x1 = x + t * ldx + h * dh, *x2 = x1 + half;
+            for (int64_t i = 0; i < half; i++) {
+                swat_real a = x1[i], b = x2[i], si = sign * s[i];
+                x1[i] = a * c[i] - b * si;
+                x2[i] = b * c[i] + a * si;
+            }
+        }
+    }
+}
+
+void swat_rope_forward(swat_real *x, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
+                       int64_t n, int64_t heads, int64_t dh)
+{
+    rope_rotate(x, ldx, cos_t, sin_t, n, heads, dh, 1);
+}
+
+void swat_rope_backward(swat_real *dx, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
+                        int64_t n, int64_t heads, int64_t dh)
+{
+    rope_rotate(dx, ldx, cos_t, sin_t, n, heads, dh, -1);
+}
+
+/* ---- SwiGLU ----------------------------------------------------------------- */
+
+void swat_swiglu_forward(swat_real *out, const swat_real *gu, int64_t n, int64_t f)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        const swat_real *gate = gu + r * 2 * f, *up = gate + f; /* [f] each */
+        swat_real *o = out + r * f;                             /* [f] */
+#pragma omp simd
+        for (int64_t i = 0; i < f; i++) o[i] = gate[i] * sigmoid(gate[i]) * up[i];
+    }
+}
+
+/* out = u·g·σ(g): ∂/∂g = u·σ(g)·(1 + g·(1 − σ(g))), ∂/∂u = g·σ(g). */
+void swat_swiglu_backward(swat_real *dgu, const swat_real *dout, const swat_real *gu, int64_t n,
+                          int64_t f)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        const swat_real *gate = gu + r * 2 * f, *up = gate + f; /* [f] each */
+        const swat_real *dor = dout + r * f;                    /* [f] */
+        swat_real *dgate = dgu + r * 2 * f, *dup = dgate + f;   /* [f] each */
+#pragma omp simd
+        for (int64_t i = 0; i < f; i++) {
+            swat_real s = sigmoid(gate[i]);
+            dgate[i] = dor[i] * up[i] * s * (1 + gate[i] * (1 - s));
+            dup[i] = dor[i] * gate[i] * s;
+        }
+    }
+}
+
+/* ---- Embedding -------------------------------------------------------------- */
+
+void swat_embedding_forward(swat_real *h, const swat_real *E, const int32_t *tokens, int64_t n,
+                            int64_t d)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; r++)
+        memcpy(h + r * d, E + (int64_t)tokens[r] * d, sizeof(swat_real) * (size_t)d);
+}
+
+void swat_embedding_backward(swat_real *dE, const swat_real *dh, const int32_t *tokens, int64_t n,
+                             int64_t d)
+{
+    int64_t ncb = (d + COL_BLOCK - 1) / COL_BLOCK;
+    /* a token repeated in several rows gets its rows added in row order */
+#pragma omp parallel for schedule(static)
+    for (int64_t cb = 0; cb < ncb; cb++) {
+        int64_t c0 = cb * COL_BLOCK, nc = d - c0 < COL_BLOCK ? d - c0 : COL_BLOCK;
+        for (int64_t r = 0; r < n; r++) {
+            swat_real *e = dE + (int64_t)tokens[r] * d + c0;
+            const swat_real *g = dh + r * d + c0;
+            for (int64_t i = 0; i < nc; i++) e[i] += g[i];
+        }
+    }
+}
+
+/* ---- Output layer + cross-entropy ------------------------------------------- */
+
+/* One row of logits l [V]: returns logsumexp(l) − l[target]. With backward,
+ * l becomes scale·(softmax(l) − onehot(target)); otherwise l is clobbered. */
+static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale, int backward)
+{
+    swat_real lt = l[target], mx = l[0];
+#pragma omp simd reduction(max : mx)
+    for (int64_t c = 0; c < V; c++) mx = l[c] > mx ? l[c] : mx;
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < V; c++) {
+        swat_real e = vexp(l[c] - mx);
+        l[c] = e;
+        sum += e;
+    }
+    double loss = (double)mx + log(sum) - (double)lt;
+    if (backward) {
+        swat_real f = (swat_real)((double)scale / sum);
+        for (int64_t c = 0; c < V; c++) l[c] *= f;
+        l[target] -= scale;
+    }
+    return loss;
+}
+
+double swat_classifier(swat_real *dy, swat_real *dW, double *row_loss, const swat_real *y,
+                       const swat_real *W, const int32_t *targets, int64_t n, int64_t d, int64_t V,
+                       swat_real scale, swat_real *scratch, int64_t chunk)
+{
+    SWAT_ASSERT(chunk >= 1 && V >= 1);
+    int backward = dy != NULL;
+    double total = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+        int64_t rows = n - r0 < chunk ? n - r0 : chunk;
+        const swat_real *yc = y + r0 * d; /* [rows][d] */
+        swat_real *logits = scratch;      /* [rows][V] */
+        swat_gemm(0, 1, rows, V, d, 1, yc, d, W, d, 0, logits, V);
+        for (int64_t s0 = 0; s0 < rows; s0 += LOSS_BATCH) {
+            int64_t m = rows - s0 < LOSS_BATCH ? rows - s0 : LOSS_BATCH;
+            double loss[LOSS_BATCH];
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < m; i++) {
+                int32_t tg = targets[r0 + s0 + i];
+                SWAT_ASSERT(tg >= 0 && tg < V);
+                loss[i] = xent_row(logits + (s0 + i) * V, tg, V, scale, backward);
+            }
+            /* summed in row order whatever the thread count */
+            for (int64_t i = 0; i < m; i++) {
+                total += loss[i];
+                if (row_loss) row_loss[r0 + s0 + i] = loss[i];
+            }
+        }
+        if (backward) {
+            swat_gemm(0, 0, rows, d, V, 1, logits, V, W, d, 0, dy + r0 * d, d);
+            if (dW) swat_gemm(1, 0, V, d, rows, 1, logits, V, yc, d, 1, dW, d);
+        }
+    }
+    return total;
+}

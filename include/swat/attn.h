@@ -19,7 +19,9 @@
  *
  * A call computes only query rows [t0, t1) so the model can do the rows that
  * need no halo while the halo is in flight. Results do not depend on the
- * thread count or on how [0, T) is split into calls. */
+ * thread count or on how [0, T) is split into calls, bit for bit when the
+ * split points lie on the block grid (rows nh + k·block, so the split at nh
+ * is one); elsewhere dk, dv differ by rounding (their sums are regrouped). */
 #ifndef SWAT_ATTN_H
 #define SWAT_ATTN_H
 
@@ -37,7 +39,8 @@ typedef struct swat_attn_desc {
 /* Fills slopes [H] for an ALiBi mode (swat_alibi_kind), SPEC §1. */
 void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi);
 
-/* Scratch elements one call needs for T query rows with `nthreads` threads. */
+/* Scratch elements one call needs for T query rows with `nthreads` threads
+ * (a call runs swat_gemm_threads() threads: nthreads must be at least that). */
 size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads);
 
 /* o rows [t0, t1) written ([T][ldo]); lse [H][T] rows [t0, t1) written in

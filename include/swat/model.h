@@ -80,6 +80,7 @@ typedef struct swat_model {
 
     /* chunk geometry set by swat_model_plan */
     int64_t mb, Tc, nhalo; /* sequences per pass, rows per sequence, halo rows (w−1 or 0) */
+    int forward_only;
     swat_layer_acts *acts; /* [L] */
     swat_real *xf, *rstdf, *y; /* final residual [n][d], rstd [n], normed [n][d] */
     swat_real *rope_cos, *rope_sin; /* [Tc][dh/2], for the chunk's positions */
@@ -104,8 +105,10 @@ void swat_model_init_params(swat_model *m, uint64_t seed);
 /* Finds a tensor by dataset path; NULL if absent. */
 const swat_tensor *swat_model_find(const swat_model *m, const char *name);
 
-/* Sizes the activation arena for mb sequences of Tc rows each (once). */
-void swat_model_plan(swat_model *m, int64_t mb, int64_t Tc);
+/* Sizes the activation arena for mb sequences of Tc rows each (once).
+ * forward_only keeps one layer's activations (evaluation): memory then does
+ * not grow with the number of layers, and backward is refused. */
+void swat_model_plan(swat_model *m, int64_t mb, int64_t Tc, int forward_only);
 
 /* Forward and (if `backward`) backward for mb sequences of Tc tokens each,
  * the chunk starting at global position p0 of its sequence. tokens and

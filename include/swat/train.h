@@ -1,0 +1,68 @@
+/* train.h: one training run: the model, the data, the optimizer shard and
+ * the loop's pieces (update, evaluation, save), shared by swat-train and the
+ * test programs. Knows nothing of argument parsing.
+ *
+ * One update (DESIGN.md): sample → forward/backward per micro-batch →
+ * reduce-scatter of the flat gradient → global norm → AdamW on this rank's
+ * shard → all-gather of the parameters. */
+#ifndef SWAT_TRAIN_H
+#define SWAT_TRAIN_H
+
+#include "swat/comm.h"
+#include "swat/config.h"
+#include "swat/data.h"
+#include "swat/model.h"
+
+#include <stdio.h>
+
+typedef struct swat_trainer {
+    swat_config cfg;
+    swat_comm *comm;
+    swat_model *model;
+    swat_dataset *train_ds, *val_ds;
+    swat_sampler sampler;
+
+    int world, rank, sp, sp_rank, dp, dp_rank;
+    int64_t T, Tc, B, mb, accum; /* seq_len, chunk, global batch, micro-batch, passes */
+    size_t lo, hi;               /* this rank's optimizer shard of the flat buffer */
+    swat_real *m, *v;            /* AdamW moments [hi − lo] */
+    swat_real *gshard;           /* reduced gradient shard (the grads buffer on one rank) */
+    int32_t *tokens, *targets;   /* [mb][Tc] */
+    double *row_loss;            /* [mb][Tc] evaluation */
+
+    int64_t step;              /* updates done */
+    double peak_gflops;        /* all ranks together */
+    double flops_per_token;
+    char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
+} swat_trainer;
+
+typedef struct swat_update_stats {
+    double loss;      /* mean cross-entropy of the update's B·T targets */
+    double grad_norm; /* before clipping */
+    double lr;
+    double seconds;
+    int nonfinite; /* loss or gradient not finite: the update was not applied */
+} swat_update_stats;
+
+/* Opens the data, builds the model, and resumes from the newest checkpoint of
+ * checkpoint.dir, or loads train.init_from, or initialises from the seed.
+ * Collective; on a user error every rank returns −1 with the same err. */
+int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm, char *err);
+void swat_trainer_free(swat_trainer *tr);
+
+/* Reads the chunk of sample `index` this rank owns into tokens/targets row
+ * `slot`. Dies on a data error (only this rank may see it). */
+void swat_trainer_load_sample(swat_trainer *tr, swat_dataset *ds, int64_t index, int64_t slot);
+
+/* Update number step+1. Collective. */
+void swat_trainer_update(swat_trainer *tr, swat_update_stats *st);
+
+/* Mean cross-entropy over the first max_samples samples of ds (0 = all),
+ * shuffle off; *tokens gets the number of targets scored. Collective. */
+double swat_trainer_evaluate(swat_trainer *tr, swat_dataset *ds, int64_t max_samples,
+                             int64_t *tokens);
+
+/* Saves a checkpoint of the current step. Collective. */
+int swat_trainer_save(swat_trainer *tr, char *err);
+
+#endif

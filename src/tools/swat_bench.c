@@ -1,0 +1,118 @@
+/* swat-bench CONFIG.ini [--set section.key=value]… [--steps N] [--warmup N]
+ *
+ * Times full training updates (forward, backward, gradient reduction,
+ * AdamW, parameter all-gather) exactly as swat-train runs them, on the
+ * config's data and layout, and prints figures: tokens/s, MFU against the
+ * sgemm peak measured in the same run, step time, peak RSS, the halo and
+ * reduction bytes per update and the share of the step spent waiting on
+ * communication. The last line of stdout is one JSON object. Nothing is
+ * saved (the run directory is not touched). */
+#include "swat/comm.h"
+#include "swat/config.h"
+#include "swat/gemm.h"
+#include "swat/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    int world = swat_comm_init(&argc, &argv);
+    int rank = swat_comm_world_rank();
+    char err[SWAT_ERR_LEN] = "";
+    swat_config cfg;
+    int64_t steps = 5, warmup = 2;
+    int rc = 0;
+    if (argc < 2) rc = swat_errf(err, "usage: swat-bench CONFIG.ini [--set section.key=value]... [--steps N] [--warmup N]");
+    if (rc == 0) {
+        swat_config_defaults(&cfg);
+        rc = swat_config_load_file(&cfg, argv[1], err);
+    }
+    for (int i = 2; rc == 0 && i < argc; i++) {
+        if (i + 1 >= argc) {
+            rc = swat_errf(err, "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "--set") == 0) {
+            rc = swat_config_set(&cfg, argv[++i], err);
+        } else if (strcmp(argv[i], "--steps") == 0 || strcmp(argv[i], "--warmup") == 0) {
+            int64_t v = atoll(argv[i + 1]);
+            if (v < (argv[i][2] == 's' ? 1 : 0)) rc = swat_errf(err, "%s %s: out of range", argv[i], argv[i + 1]);
+            *(argv[i][2] == 's' ? &steps : &warmup) = v;
+            i++;
+        } else {
+            rc = swat_errf(err, "unknown argument '%s'", argv[i]);
+        }
+    }
+    if (rc == 0) {
+        cfg.train.steps = warmup + steps; /* the schedule spans the benchmark */
+        rc = swat_config_finalize(&cfg, SWAT_CONFIG_FOR_TRAINING, err);
+    }
+    if (rc == 0) rc = swat_config_check_layout(&cfg, world, err);
+    if (rc != 0) {
+        if (rank == 0) fprintf(stderr, "swat-bench: %s\n", err);
+        swat_comm_finalize();
+        return 2;
+    }
+    int threads = (int)(cfg.parallel.threads > 0 ? cfg.parallel.threads : 1);
+    swat_gemm_set_threads(threads);
+    swat_comm *comm = swat_comm_create((int)cfg.parallel.sp);
+    /* never resume: the benchmark starts from the seed */
+    snprintf(cfg.checkpoint.dir, sizeof cfg.checkpoint.dir, "/nonexistent/swat-bench");
+    cfg.train.init_from[0] = '\0';
+    swat_trainer tr;
+    if (swat_trainer_init(&tr, &cfg, comm, err)) {
+        if (rank == 0) fprintf(stderr, "swat-bench: %s\n", err);
+        swat_comm_finalize();
+        return 2;
+    }
+    swat_update_stats st;
+    for (int64_t i = 0; i < warmup; i++) swat_trainer_update(&tr, &st);
+    swat_comm_stats_reset(comm);
+    double t0 = swat_now(), best = 1e30, loss = 0;
+    for (int64_t i = 0; i < steps; i++) {
+        swat_trainer_update(&tr, &st);
+        if (st.seconds < best) best = st.seconds;
+        loss = st.loss;
+    }
+    double per_update = (swat_now() - t0) / (double)steps;
+    swat_comm_stats cs = swat_comm_stats_get(comm);
+    double stats[4] = {cs.halo_bytes, cs.reduce_bytes, cs.wait_s, 0};
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    stats[3] = (double)ru.ru_maxrss / 1024.0; /* MiB */
+    /* means over the ranks */
+    swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, stats, 4);
+    double tokens = (double)tr.B * (double)tr.T;
+    double tps = tokens / per_update, tps_best = tokens / best;
+    double mfu = tr.flops_per_token * tps / (tr.peak_gflops * 1e9);
+    double halo = stats[0] / world / (double)steps, reduce = stats[1] / world / (double)steps;
+    double wait_share = stats[2] / world / (per_update * (double)steps);
+    if (rank == 0) {
+        const swat_model *m = tr.model;
+        printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", argv[1],
+               (long long)m->d, (long long)m->L, (long long)m->H, (long long)m->w, (long long)tr.T,
+               (long long)tr.B, m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
+        printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
+               tr.sp, tr.dp, threads, (long long)tr.mb);
+        printf("peak        %.1f GFLOP/s sgemm (all ranks, measured now)\n", tr.peak_gflops);
+        printf("update      %.1f ms mean, %.1f ms best over %lld updates (loss %.4f)\n",
+               per_update * 1e3, best * 1e3, (long long)steps, loss);
+        printf("throughput  %.0f tokens/s (best %.0f), %.1f GFLOP/s model, MFU %.1f%%\n", tps,
+               tps_best, tr.flops_per_token * tps * 1e-9, 100 * mfu);
+        printf("memory      peak RSS %.1f MiB per rank (mean), activations %.1f MiB\n",
+               stats[3] / world, (double)m->arena_bytes / 1048576.0);
+        printf("comm        halo %.1f KiB/update/rank (%.1f KiB per layer and direction), reduction %.1f KiB/update/rank, waiting %.1f%% of the step\n",
+               halo / 1024, halo / 1024 / (double)m->L / 2.0, reduce / 1024, 100 * wait_share);
+        printf("{\"tokens_per_s\":%.1f,\"mfu\":%.4f,\"update_ms\":%.3f,\"peak_rss_mib\":%.1f,"
+               "\"peak_gflops\":%.1f,\"halo_bytes_per_update\":%.0f,\"reduce_bytes_per_update\":%.0f,"
+               "\"comm_wait_share\":%.4f,\"world\":%d,\"sp\":%d,\"threads\":%d}\n",
+               tps, mfu, per_update * 1e3, stats[3] / world, tr.peak_gflops, halo, reduce,
+               wait_share, world, tr.sp, threads);
+    }
+    swat_trainer_free(&tr);
+    swat_comm_free(comm);
+    swat_comm_finalize();
+    return 0;
+}

@@ -1,0 +1,233 @@
+/* swat-train CONFIG.ini [--set section.key=value]…
+ *
+ * Argument parsing and the loop; the pieces live in train.c. Exit status:
+ *   0  training complete (or already complete)
+ *   2  bad input (config, data, checkpoint): one line on stderr from rank 0
+ *   4  a non-finite loss or gradient under on_nonfinite = stop (nothing saved)
+ *   5  a checkpoint could not be written
+ *   75 stopped on SIGUSR1/SIGTERM after saving a checkpoint (EX_TEMPFAIL:
+ *      the job script requeues; the next start resumes from it) */
+#include "swat/comm.h"
+#include "swat/config.h"
+#include "swat/gemm.h"
+#include "swat/metrics.h"
+#include "swat/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { EXIT_BAD_INPUT = 2, EXIT_NONFINITE = 4, EXIT_SAVE_FAILED = 5, EXIT_PREEMPTED = 75 };
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: swat-train CONFIG.ini [--set section.key=value]...\n"
+                 "  Trains a SWAT model (see README.md). Run under mpirun/srun for several ranks.\n");
+}
+
+/* Parses the command line and the config; 0 or −1 with err. */
+static int load_config(swat_config *cfg, int argc, char **argv, int world, char *err)
+{
+    if (argc < 2) return swat_errf(err, "missing CONFIG.ini (usage: swat-train CONFIG.ini [--set section.key=value]...)");
+    swat_config_defaults(cfg);
+    if (swat_config_load_file(cfg, argv[1], err)) return -1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc) return swat_errf(err, "--set needs section.key=value");
+            a = argv[++i];
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            a += 6;
+        } else {
+            return swat_errf(err, "unknown argument '%s' (usage: swat-train CONFIG.ini [--set section.key=value]...)", a);
+        }
+        if (swat_config_set(cfg, a, err)) return -1;
+    }
+    if (swat_config_finalize(cfg, SWAT_CONFIG_FOR_TRAINING, err)) return -1;
+    return swat_config_check_layout(cfg, world, err);
+}
+
+/* Threads per rank: the config, else SLURM's cpus-per-task, else the cores
+ * of this node shared among its ranks. */
+static int pick_threads(const swat_config *cfg)
+{
+    if (cfg->parallel.threads > 0) return (int)cfg->parallel.threads;
+    const char *s = getenv("SLURM_CPUS_PER_TASK");
+    if (s && atoi(s) > 0) return atoi(s);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long per_node = local && atoi(local) > 0 ? atoi(local) : 1;
+    long t = cores / per_node;
+    return t >= 1 ? (int)t : 1;
+}
+
+static int make_dirs(const char *path, char *err)
+{
+    char buf[SWAT_PATH_LEN];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return swat_errf(err, "[checkpoint] dir = %s: cannot create %s: %s", path, buf,
+                                 strerror(errno));
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return 0;
+}
+
+/* Rank 0 prepares the run directory and writes the resolved config there. */
+static int prepare_run_dir(const swat_config *cfg, char *err)
+{
+    if (make_dirs(cfg->checkpoint.dir, err)) return -1;
+    char path[SWAT_PATH_LEN + 16];
+    snprintf(path, sizeof path, "%s/config.ini", cfg->checkpoint.dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return swat_errf(err, "%s: %s", path, strerror(errno));
+    swat_config_write(cfg, f);
+    if (fclose(f) != 0) return swat_errf(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void print_banner(const swat_trainer *tr, int threads)
+{
+    const swat_model *m = tr->model;
+    swat_info("model: %lld parameters (V %lld, d %lld, L %lld, H %lld, f %lld, window %lld, %s, alibi %lld)",
+              (long long)m->nparams, (long long)m->V, (long long)m->d, (long long)m->L,
+              (long long)m->H, (long long)m->f, (long long)m->w,
+              m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax", (long long)m->cfg.alibi);
+    swat_info("layout: %d ranks = sp %d x dp %d, %d threads/rank; %lld sequences x %lld tokens per "
+              "update, chunk %lld, micro-batch %lld x %lld passes",
+              tr->world, tr->sp, tr->dp, threads, (long long)tr->B, (long long)tr->T,
+              (long long)tr->Tc, (long long)tr->mb, (long long)tr->accum);
+    swat_info("train data: %lld tokens, %lld samples; %.3g GFLOP/token; peak %.1f GFLOP/s (all ranks)",
+              (long long)swat_data_num_tokens(tr->train_ds), (long long)tr->sampler.n,
+              tr->flops_per_token * 1e-9, tr->peak_gflops);
+}
+
+static void run_eval(swat_trainer *tr, swat_metrics *mt)
+{
+    if (!tr->val_ds) return;
+    int64_t tokens = 0;
+    double t0 = swat_now();
+    double loss = swat_trainer_evaluate(tr, tr->val_ds, tr->cfg.data.val_samples, &tokens);
+    swat_info("step %lld | val_loss %.4f | val_ppl %.2f | %lld tokens in %.1fs", (long long)tr->step,
+              loss, exp(loss), (long long)tokens, swat_now() - t0);
+    swat_metrics_eval(mt, tr->step, loss, tokens);
+}
+
+int main(int argc, char **argv)
+{
+    int world = swat_comm_init(&argc, &argv);
+    int rank = swat_comm_world_rank();
+    char err[SWAT_ERR_LEN] = "";
+    swat_config cfg;
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        if (rank == 0) usage(stdout);
+        swat_comm_finalize();
+        return 0;
+    }
+    int rc = load_config(&cfg, argc, argv, world, err);
+    if (rc == 0 && rank == 0) rc = prepare_run_dir(&cfg, err);
+    swat_comm *comm = NULL;
+    if (rc == 0 || world > 1) {
+        /* the config is read identically everywhere, but the run directory only by rank 0 */
+        comm = swat_comm_create(rc == 0 ? (int)cfg.parallel.sp : 1);
+        if (swat_comm_any(comm, rc != 0)) {
+            int64_t failed = swat_comm_max_i64(comm, rc != 0 ? -(int64_t)rank : INT64_MIN + 1);
+            swat_comm_bcast(comm, err, sizeof err, (int)-failed);
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        if (rank == 0) fprintf(stderr, "swat-train: %s\n", err);
+        swat_comm_free(comm);
+        swat_comm_finalize();
+        return EXIT_BAD_INPUT;
+    }
+
+    int threads = pick_threads(&cfg);
+    swat_gemm_set_threads(threads);
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+
+    swat_trainer tr;
+    if (swat_trainer_init(&tr, &cfg, comm, err)) {
+        if (rank == 0) fprintf(stderr, "swat-train: %s\n", err);
+        swat_trainer_free(&tr);
+        swat_comm_free(comm);
+        swat_comm_finalize();
+        return EXIT_BAD_INPUT;
+    }
+    print_banner(&tr, threads);
+
+    swat_metrics mt = {0};
+    if (rank == 0 && swat_metrics_open(&mt, cfg.checkpoint.dir, tr.step, err))
+        swat_die(EXIT_BAD_INPUT, "%s", err);
+
+    int status = 0;
+    int64_t steps = cfg.train.steps, start = tr.step;
+    double tokens_per_update = (double)tr.B * (double)tr.T, elapsed = 0;
+    if (tr.step >= steps) swat_info("training already complete: step %lld of %lld", (long long)tr.step, (long long)steps);
+    while (tr.step < steps) {
+        swat_update_stats st;
+        swat_trainer_update(&tr, &st);
+        if (st.nonfinite) {
+            swat_warn("update %lld: loss %g, gradient norm %g are not finite (on_nonfinite = %s)",
+                      (long long)(tr.step + (cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP ? 0 : 1)),
+                      st.loss, st.grad_norm,
+                      cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP ? "skip: update not applied" : "stop");
+            if (cfg.train.on_nonfinite == SWAT_NONFINITE_STOP) {
+                status = EXIT_NONFINITE;
+                break;
+            }
+        }
+        elapsed += st.seconds;
+        double tps = tokens_per_update / st.seconds;
+        double mfu = tr.flops_per_token * tps / (tr.peak_gflops * 1e9);
+        swat_metrics_update(&mt, tr.step, st.loss, st.lr, st.grad_norm, tps, mfu, st.seconds);
+        if (tr.step % cfg.train.log_every == 0 || tr.step == steps) {
+            char eta[32];
+            swat_format_duration(eta, sizeof eta, elapsed / (double)(tr.step - start) * (double)(steps - tr.step));
+            swat_info("step %lld/%lld | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s",
+                      (long long)tr.step, (long long)steps, st.loss, st.lr, st.grad_norm, tps,
+                      100 * mfu, eta);
+        }
+        int last = tr.step == steps;
+        if (cfg.train.eval_every > 0 && tr.step % cfg.train.eval_every == 0 && !last) run_eval(&tr, &mt);
+        int stop = swat_comm_any(comm, stop_signal != 0);
+        if (last || tr.step % cfg.checkpoint.every == 0 || stop) {
+            if (swat_trainer_save(&tr, err)) {
+                if (rank == 0) fprintf(stderr, "swat-train: checkpoint at step %lld failed: %s\n", (long long)tr.step, err);
+                status = EXIT_SAVE_FAILED;
+                break;
+            }
+            swat_info("saved checkpoint of step %lld in %s", (long long)tr.step, cfg.checkpoint.dir);
+        }
+        if (stop && !last) {
+            swat_info("stopping on signal after step %lld (checkpoint saved): exit %d to be requeued",
+                      (long long)tr.step, EXIT_PREEMPTED);
+            status = EXIT_PREEMPTED;
+            break;
+        }
+    }
+    if (status == 0 && tr.step == steps && tr.step > start) run_eval(&tr, &mt);
+
+    swat_metrics_close(&mt);
+    swat_trainer_free(&tr);
+    swat_comm_free(comm);
+    swat_comm_finalize();
+    return status;
+}

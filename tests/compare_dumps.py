@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Compares two swat-refdump files made by different parallel layouts (or
+the same layout twice, with --exact).
+
+usage: compare_dumps.py A.h5 B.h5 [--exact]
+
+Without --exact the runs must agree up to float32 rounding:
+  - losses and gradient norms to 1e-5 relative (sums over B*T terms in
+    another order differ by a few ulps of float32 accumulation);
+  - the update-1 gradient, per tensor, to 1e-4 of the tensor's largest entry;
+  - the parameters after K AdamW updates: Adam divides by sqrt(v), so an
+    element whose gradient is ~0 can move by up to ~lr per update on rounding
+    alone; every element must agree within lr*K, and 99.9% of them within
+    1e-4 (a layout bug moves far more than 0.1% of the elements).
+With --exact every dataset must be bit-identical.
+"""
+import sys
+
+import h5py
+import numpy as np
+
+
+def walk(f, prefix):
+    out = {}
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+    f[prefix].visititems(visit)
+    return out
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    exact = "--exact" in sys.argv[3:]
+    a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+    bad = []
+    if exact:
+        for group in ("init", "grad", "final", "batch"):
+            ga, gb = walk(a, group), walk(b, group)
+            for k in ga:
+                if not np.array_equal(ga[k], gb[k]):
+                    bad.append(f"{group}/{k} differs")
+        for k in ("loss", "grad_norm", "lr"):
+            if not np.array_equal(a[k][()], b[k][()]):
+                bad.append(f"{k} differs: {a[k][()]} vs {b[k][()]}")
+    else:
+        for k in ("loss", "grad_norm"):
+            x, y = a[k][()], b[k][()]
+            err = np.max(np.abs(x - y) / np.abs(x))
+            print(f"{k:10s} rel err {err:.2e}")
+            if err > 1e-5:
+                bad.append(f"{k}: {x} vs {y}")
+        if not np.array_equal(a["batch/inputs"][()], b["batch/inputs"][()]):
+            bad.append("the layouts trained on different samples")
+        ga, gb = walk(a, "grad"), walk(b, "grad")
+        worst = max(np.max(np.abs(ga[k] - gb[k])) / (np.max(np.abs(ga[k])) + 1e-30) for k in ga)
+        print(f"grad       worst rel err {worst:.2e}")
+        if worst > 1e-4:
+            bad.append(f"gradients differ by {worst:.2e} of their scale")
+        import configparser
+        cfg = configparser.ConfigParser()
+        text = a.attrs["config"]
+        cfg.read_string(text.decode() if isinstance(text, bytes) else text)
+        lr, steps = float(cfg["train"]["lr"]), int(cfg["train"]["steps"])
+        fa, fb = walk(a, "final"), walk(b, "final")
+        d = np.concatenate([np.abs(fa[k] - fb[k]).ravel() for k in fa])
+        frac = np.mean(d > 1e-4)
+        print(f"final      max |dp| {d.max():.2e}, fraction > 1e-4: {frac:.2e}")
+        if d.max() > lr * steps or frac > 1e-3:
+            bad.append(f"parameters differ: max {d.max():.2e}, {frac:.2%} beyond 1e-4")
+    for m in bad:
+        print("FAIL:", m)
+    print("dumps agree" if not bad else "dumps differ")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

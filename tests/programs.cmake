@@ -1,0 +1,36 @@
+# Programs and end-to-end tests beyond the cmocka unit tests: the PyTorch
+# reference (tests/reference/), training/eval runs and bad-input checks.
+add_executable(swat-refdump tests/swat_refdump.c)
+target_link_libraries(swat-refdump PRIVATE swat)
+
+set(SWAT_PY /usr/bin/python3)
+
+# swat_script_test(NAME TIMEOUT command…)
+function(swat_script_test name timeout)
+  add_test(NAME ${name} COMMAND ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout}
+    ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
+endfunction()
+
+# one rank, every attention variant the SPEC names
+swat_script_test(reference_sigmoid_balanced 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1)
+swat_script_test(reference_softmax_untied 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+  --set model.attention=softmax --set model.tie_word_embeddings=false --set model.alibi=negative)
+swat_script_test(reference_sigmoid_bias_norope 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+  --set model.rope=false --set model.sigmoid_bias=-1.5 --set model.alibi=positive
+  --set data.shuffle=false --set train.lr_schedule=constant)
+swat_script_test(reference_full_causal 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+  --set model.window_size=0 --set model.alibi=none --set train.micro_batch=1)
+# the sequence-parallel and data-parallel layouts against the same reference
+swat_script_test(reference_sp2 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 2 --set parallel.sp=2)
+swat_script_test(reference_sp2_dp2 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 4
+  --set parallel.sp=2 --set model.attention=softmax)
+
+# sequence/data parallel layouts equal the one-rank run (and repeat bit for bit)
+swat_script_test(parallel_sp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2")
+swat_script_test(parallel_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=1")
+swat_script_test(parallel_sp4 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=4"
+  --set model.attention=softmax)
+swat_script_test(parallel_sp2_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2")
+swat_script_test(parallel_sp2_chunk_gt_window 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2
+  "parallel.sp=2" --set model.window_size=4 --set train.micro_batch=1)

@@ -1,0 +1,540 @@
+/* test_comm.c: the MPI layer (comm.c) on 2 and 4 ranks, double build.
+ *
+ * Every expectation is derived from the world size, so the same binary runs at
+ * any rank count; each sp that divides the world is tried. Values are small
+ * integers plus halves, exact in double, so sums are compared with ==; the
+ * determinism test uses inexact values and compares bits.
+ *
+ * MPI and cmocka: all ranks run the same tests in the same order, and a test
+ * makes all its communication calls first and judges afterwards. Checks go
+ * through CHECK(), which records (and prints to stderr, tagged with the rank)
+ * instead of returning from the test, and verdict() fails the test at its end
+ * on every rank if it failed on any; so a failure on one rank never leaves the
+ * others waiting in a collective, and rank 0's cmocka report (the only one
+ * that reaches the terminal) names the failed test. As a backstop, main()
+ * takes the largest failure count of any rank, and every rank exits non-zero
+ * if it is not 0. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <mpi.h> /* only to check comm.c against MPI itself and for the verdict */
+
+#include "swat/comm.h"
+
+static int g_rank, g_world;
+
+/* ---- checks that do not leave the test early --------------------------------- */
+
+static int g_bad;
+static char g_first[512];
+
+static void check_fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check_fail(int line, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g_bad == 0) snprintf(g_first, sizeof g_first, "line %d: %s", line, msg);
+    if (g_bad < 8) fprintf(stderr, "[rank %d] test_comm.c:%d: %s\n", g_rank, line, msg);
+    g_bad++;
+}
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) check_fail(__LINE__, __VA_ARGS__);                        \
+    } while (0)
+
+/* Called by every rank at the end of every test: the test fails on all ranks
+ * when it failed on any, so rank 0's report lists it. */
+static void verdict(void)
+{
+    int bad = g_bad, ranks_bad = 0, mine = g_bad != 0;
+    g_bad = 0;
+    MPI_Allreduce(&mine, &ranks_bad, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (bad) fail_msg("[rank %d] %d check(s) failed; first at %s", g_rank, bad, g_first);
+    if (ranks_bad) fail_msg("failed on %d other rank(s), see their messages", ranks_bad);
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* The sp values to try: every divisor of the world size. */
+static int divisors(int *out)
+{
+    int n = 0;
+    for (int sp = 1; sp <= g_world; sp++)
+        if (g_world % sp == 0) out[n++] = sp;
+    return n;
+}
+
+/* Is world rank r in this rank's group of the given scope (layout of SPEC §4)? */
+static int member(int sp, swat_scope s, int r)
+{
+    switch (s) {
+    case SWAT_SCOPE_WORLD: return 1;
+    case SWAT_SCOPE_SP: return r / sp == g_rank / sp;
+    case SWAT_SCOPE_DP: return r % sp == g_rank % sp;
+    }
+    return 0;
+}
+
+/* A value owned by rank r, buffer i, element j: exact in double, distinct. */
+static double val(int r, int i, size_t j)
+{
+    return (double)r * 1048576.0 + (double)i * 4096.0 + (double)(j % 4096) + 0.5;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_world(void **state)
+{
+    (void)state;
+    int r = -1, s = -1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    CHECK(swat_comm_world_rank() == r, "world rank %d, MPI says %d", swat_comm_world_rank(), r);
+    CHECK(swat_comm_world_size() == s, "world size %d, MPI says %d", swat_comm_world_size(), s);
+    CHECK(g_world == s, "swat_comm_init returned %d, MPI says %d", g_world, s);
+    verdict();
+}
+
+/* Sizes, ranks and membership of the three scopes for every sp. Membership is
+ * read from an all-reduce of a one-hot vector: entry r is 1 exactly when world
+ * rank r is in the group. */
+static void test_groups(void **state)
+{
+    (void)state;
+    int sps[64], nsp = divisors(sps);
+    for (int k = 0; k < nsp; k++) {
+        int sp = sps[k];
+        swat_comm *c = swat_comm_create(sp);
+        CHECK(swat_comm_size(c, SWAT_SCOPE_WORLD) == g_world, "sp=%d world size", sp);
+        CHECK(swat_comm_rank(c, SWAT_SCOPE_WORLD) == g_rank, "sp=%d world rank", sp);
+        CHECK(swat_comm_size(c, SWAT_SCOPE_SP) == sp, "sp=%d sp size %d", sp,
+              swat_comm_size(c, SWAT_SCOPE_SP));
+        CHECK(swat_comm_rank(c, SWAT_SCOPE_SP) == g_rank % sp, "sp=%d sp rank %d", sp,
+              swat_comm_rank(c, SWAT_SCOPE_SP));
+        CHECK(swat_comm_size(c, SWAT_SCOPE_DP) == g_world / sp, "sp=%d dp size %d", sp,
+              swat_comm_size(c, SWAT_SCOPE_DP));
+        CHECK(swat_comm_rank(c, SWAT_SCOPE_DP) == g_rank / sp, "sp=%d dp rank %d", sp,
+              swat_comm_rank(c, SWAT_SCOPE_DP));
+
+        for (int s = 0; s < 3; s++) {
+            swat_real onehot[64] = {0};
+            onehot[g_rank] = 1;
+            swat_comm_allreduce(c, (swat_scope)s, onehot, (size_t)g_world);
+            for (int r = 0; r < g_world; r++)
+                CHECK(onehot[r] == (swat_real)member(sp, (swat_scope)s, r),
+                      "sp=%d scope %d: rank %d membership %g", sp, s, r, (double)onehot[r]);
+        }
+
+        /* The world communicator handed to ckpt.c is a private dup. */
+        const MPI_Comm *w = swat_comm_mpi_world(c);
+        int cmp = -1;
+        MPI_Comm_compare(*w, MPI_COMM_WORLD, &cmp);
+        CHECK(cmp == MPI_CONGRUENT, "sp=%d mpi_world compares %d, want MPI_CONGRUENT", sp, cmp);
+        swat_comm_free(c);
+    }
+    verdict();
+}
+
+/* One shift of n buffers of count reals in direction dir on c; checks the
+ * received data is the neighbour's, the ends get nothing, the sends are
+ * untouched, and halo_bytes counts what this rank sent. */
+static void shift_case(swat_comm *c, int sp, int dir, int n, size_t count)
+{
+    int q = g_rank % sp, base = g_rank - q;
+    int has_src = q - dir >= 0 && q - dir < sp, has_dst = q + dir >= 0 && q + dir < sp;
+    int src = base + q - dir;
+    swat_real *send[64], *recv[64];
+    for (int i = 0; i < n; i++) {
+        send[i] = swat_malloc((count + 1) * sizeof(swat_real));
+        recv[i] = swat_malloc((count + 1) * sizeof(swat_real));
+        for (size_t j = 0; j <= count; j++) {
+            send[i][j] = val(g_rank, i, j);
+            recv[i][j] = -1; /* sentinel; element count must stay untouched */
+        }
+    }
+    swat_comm_stats_reset(c);
+    swat_comm_shift_start(c, dir, n, send, recv, count);
+    int got = swat_comm_shift_wait(c);
+    swat_comm_stats st = swat_comm_stats_get(c);
+
+    CHECK(got == has_src, "sp=%d dir=%d: shift_wait returned %d, want %d", sp, dir, got, has_src);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j <= count; j++) {
+            double want = has_src && j < count ? val(src, i, j) : -1.0;
+            bad += recv[i][j] != want;
+            bad += send[i][j] != val(g_rank, i, j);
+        }
+    CHECK(bad == 0, "sp=%d dir=%d n=%d count=%zu: %d wrong element(s) (source rank %d)", sp, dir,
+          n, count, bad, has_src ? src : -1);
+    double want_bytes = has_dst ? (double)n * (double)count * sizeof(swat_real) : 0.0;
+    CHECK(st.halo_bytes == want_bytes, "sp=%d dir=%d: halo_bytes %g, want %g", sp, dir,
+          st.halo_bytes, want_bytes);
+    CHECK(st.reduce_bytes == 0, "shift counted %g reduce bytes", st.reduce_bytes);
+    for (int i = 0; i < n; i++) {
+        swat_free(send[i]);
+        swat_free(recv[i]);
+    }
+}
+
+static void test_shift(void **state)
+{
+    (void)state;
+    int sps[64], nsp = divisors(sps);
+    /* (n, count): several buffers past the eager limit, the maximum number of
+     * buffers (distinct tags), and empty messages. */
+    const struct { int n; size_t count; } cases[] = {{3, 20000}, {64, 5}, {2, 0}, {1, 1}};
+    for (int k = 0; k < nsp; k++) {
+        swat_comm *c = swat_comm_create(sps[k]);
+        for (size_t m = 0; m < sizeof cases / sizeof cases[0]; m++)
+            for (int dir = 1; dir >= -1; dir -= 2)
+                shift_case(c, sps[k], dir, cases[m].n, cases[m].count);
+        swat_comm_free(c);
+    }
+    verdict();
+}
+
+/* Two comms of the same layout with shifts in opposite directions in flight at
+ * once, and a world all-reduce on a third in between: the private
+ * communicators keep the traffic apart. */
+static void test_shift_concurrent(void **state)
+{
+    (void)state;
+    int sp = g_world;
+    swat_comm *a = swat_comm_create(sp), *b = swat_comm_create(sp), *w = swat_comm_create(1);
+    enum { N = 1000 };
+    swat_real sa[N], ra[N], sb[N], rb[N], x[N];
+    for (int j = 0; j < N; j++) {
+        sa[j] = val(g_rank, 1, j);
+        sb[j] = val(g_rank, 2, j);
+        ra[j] = rb[j] = -1;
+        x[j] = 1;
+    }
+    swat_real *psa = sa, *pra = ra, *psb = sb, *prb = rb;
+    swat_comm_shift_start(a, +1, 1, &psa, &pra, N);
+    swat_comm_shift_start(b, -1, 1, &psb, &prb, N);
+    swat_comm_allreduce(w, SWAT_SCOPE_WORLD, x, N);
+    int gb = swat_comm_shift_wait(b), ga = swat_comm_shift_wait(a);
+
+    CHECK(ga == (g_rank > 0) && gb == (g_rank < g_world - 1), "received flags %d %d", ga, gb);
+    int bad = 0;
+    for (int j = 0; j < N; j++) {
+        bad += ra[j] != (g_rank > 0 ? val(g_rank - 1, 1, j) : -1);
+        bad += rb[j] != (g_rank < g_world - 1 ? val(g_rank + 1, 2, j) : -1);
+        bad += x[j] != g_world;
+    }
+    CHECK(bad == 0, "%d wrong element(s) with concurrent shifts", bad);
+    swat_comm_free(w);
+    swat_comm_free(b);
+    swat_comm_free(a);
+    verdict();
+}
+
+/* Sum over every scope of every layout, small and large (a different MPI
+ * algorithm and protocol), for swat_real and double. */
+static void test_allreduce(void **state)
+{
+    (void)state;
+    int sps[64], nsp = divisors(sps);
+    const size_t sizes[] = {1, 1000, 300001};
+    for (int k = 0; k < nsp; k++) {
+        int sp = sps[k];
+        swat_comm *c = swat_comm_create(sp);
+        for (int s = 0; s < 3; s++) {
+            for (size_t m = 0; m < sizeof sizes / sizeof sizes[0]; m++) {
+                size_t n = sizes[m];
+                swat_real *buf = swat_malloc(n * sizeof *buf);
+                for (size_t j = 0; j < n; j++) buf[j] = val(g_rank, s, j);
+                swat_comm_allreduce(c, (swat_scope)s, buf, n);
+                int bad = 0;
+                for (size_t j = 0; j < n; j++) {
+                    double want = 0;
+                    for (int r = 0; r < g_world; r++)
+                        if (member(sp, (swat_scope)s, r)) want += val(r, s, j);
+                    bad += buf[j] != want;
+                }
+                CHECK(bad == 0, "sp=%d scope %d n=%zu: %d wrong sum(s)", sp, s, n, bad);
+                swat_free(buf);
+            }
+            double d[3] = {g_rank + 0.25, -2.0 * g_rank, 1.0}, want[3] = {0, 0, 0};
+            swat_comm_allreduce_double(c, (swat_scope)s, d, 3);
+            for (int r = 0; r < g_world; r++)
+                if (member(sp, (swat_scope)s, r)) {
+                    want[0] += r + 0.25;
+                    want[1] += -2.0 * r;
+                    want[2] += 1.0;
+                }
+            for (int i = 0; i < 3; i++)
+                CHECK(d[i] == want[i], "sp=%d scope %d double[%d] = %g, want %g", sp, s, i, d[i],
+                      want[i]);
+        }
+        swat_comm_free(c);
+    }
+    verdict();
+}
+
+/* Reduce-scatter gives each rank the sum of its block; all-gather of those
+ * blocks rebuilds the full sum, which equals the all-reduce. */
+static void test_reduce_scatter_allgather(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    const size_t shards[] = {0, 1, 1001, 65537};
+    for (size_t m = 0; m < sizeof shards / sizeof shards[0]; m++) {
+        size_t shard = shards[m], total = (size_t)g_world * shard;
+        swat_real *buf = swat_malloc(total * sizeof *buf), *full = swat_malloc(total * sizeof *buf);
+        swat_real *sum = swat_malloc(total * sizeof *buf);
+        swat_real *out = swat_malloc((shard + 1) * sizeof *buf);
+        for (int b = 0; b < g_world; b++)
+            for (size_t j = 0; j < shard; j++) buf[b * shard + j] = val(g_rank, b, j);
+        memcpy(sum, buf, total * sizeof *buf);
+        out[shard] = -7; /* guard element */
+
+        swat_comm_reduce_scatter(c, buf, out, shard);
+        for (size_t i = 0; i < total; i++) full[i] = -1; /* other ranks' blocks: garbage */
+        memcpy(full + (size_t)g_rank * shard, out, shard * sizeof *out);
+        swat_comm_allgather(c, full, shard);
+        swat_comm_allreduce(c, SWAT_SCOPE_WORLD, sum, total);
+
+        int bad_rs = 0, bad_ag = 0, bad_ar = 0, bad_in = 0;
+        for (size_t j = 0; j < shard; j++) {
+            double want = 0;
+            for (int r = 0; r < g_world; r++) want += val(r, g_rank, j);
+            bad_rs += out[j] != want;
+        }
+        for (int b = 0; b < g_world; b++)
+            for (size_t j = 0; j < shard; j++) {
+                double want = 0;
+                for (int r = 0; r < g_world; r++) want += val(r, b, j);
+                bad_ag += full[b * shard + j] != want;
+                bad_ar += sum[b * shard + j] != full[b * shard + j];
+                bad_in += buf[b * shard + j] != val(g_rank, b, j);
+            }
+        CHECK(bad_rs == 0, "shard=%zu: %d wrong reduce-scatter element(s)", shard, bad_rs);
+        CHECK(out[shard] == -7, "shard=%zu: reduce-scatter wrote past the shard", shard);
+        CHECK(bad_ag == 0, "shard=%zu: %d wrong all-gather element(s)", shard, bad_ag);
+        CHECK(bad_ar == 0, "shard=%zu: round trip differs from all-reduce at %d", shard, bad_ar);
+        CHECK(bad_in == 0, "shard=%zu: reduce-scatter modified its input (%d)", shard, bad_in);
+        swat_free(out);
+        swat_free(sum);
+        swat_free(full);
+        swat_free(buf);
+    }
+    swat_comm_free(c);
+    verdict();
+}
+
+/* Inexact values: the same call twice gives the same bits, and every rank of
+ * the group holds the same bits (rank 0's result is broadcast and compared). */
+static void test_determinism(void **state)
+{
+    (void)state;
+    enum { N = 100003 };
+    swat_comm *c = swat_comm_create(1);
+    swat_real *x = swat_malloc(N * sizeof *x), *y = swat_malloc(N * sizeof *x);
+    swat_real *z = swat_malloc(N * sizeof *x);
+    size_t shard = N / (size_t)g_world;
+    swat_real *s1 = swat_malloc((shard + 1) * sizeof *x), *s2 = swat_malloc((shard + 1) * sizeof *x);
+    uint64_t st = 0x9E3779B97F4A7C15ull * (uint64_t)(g_rank + 1);
+    for (int j = 0; j < N; j++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[j] = ((double)(st >> 11) / 9007199254740992.0 - 0.5) * (1 + j % 7) * 1e-3 * (j % 13 + 1);
+    }
+    memcpy(y, x, N * sizeof *x);
+    swat_comm_reduce_scatter(c, x, s1, shard);
+    swat_comm_reduce_scatter(c, x, s2, shard);
+    swat_comm_allreduce(c, SWAT_SCOPE_WORLD, x, N);
+    swat_comm_allreduce(c, SWAT_SCOPE_WORLD, y, N);
+    memcpy(z, x, N * sizeof *x);
+    swat_comm_bcast(c, z, N * sizeof *z, 0);
+
+    CHECK(memcmp(x, y, N * sizeof *x) == 0, "all-reduce not bit-identical run to run");
+    CHECK(memcmp(x, z, N * sizeof *x) == 0, "all-reduce result differs from rank 0's");
+    CHECK(memcmp(s1, s2, shard * sizeof *x) == 0, "reduce-scatter not bit-identical run to run");
+    swat_free(s2);
+    swat_free(s1);
+    swat_free(z);
+    swat_free(y);
+    swat_free(x);
+    swat_comm_free(c);
+    verdict();
+}
+
+static void test_any_max(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    int none = swat_comm_any(c, 0);
+    int all = swat_comm_any(c, 1);
+    int last = swat_comm_any(c, g_rank == g_world - 1 ? 5 : 0);
+    int first = swat_comm_any(c, g_rank == 0 ? -1 : 0);
+    int64_t big = swat_comm_max_i64(c, (int64_t)g_rank * ((int64_t)1 << 40) - 7);
+    int64_t neg = swat_comm_max_i64(c, -(int64_t)g_rank - ((int64_t)1 << 50));
+    int64_t top = swat_comm_max_i64(c, g_rank == g_world - 1 ? INT64_MAX : INT64_MIN);
+
+    CHECK(none == 0, "any(0 everywhere) = %d", none);
+    CHECK(all == 1, "any(1 everywhere) = %d", all);
+    CHECK(last == 1, "any(5 on the last rank) = %d", last);
+    CHECK(first == 1, "any(-1 on rank 0) = %d", first);
+    CHECK(big == (int64_t)(g_world - 1) * ((int64_t)1 << 40) - 7, "max_i64 = %lld", (long long)big);
+    CHECK(neg == -((int64_t)1 << 50), "max_i64 of negatives = %lld", (long long)neg);
+    CHECK(top == INT64_MAX, "max_i64 of the extremes = %lld", (long long)top);
+    swat_comm_free(c);
+    verdict();
+}
+
+/* 3 MB from the first and the last rank; the other ranks start from the
+ * complement of the pattern, so every byte must change. */
+static void test_bcast(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    const size_t bytes = 3 * 1024 * 1024 + 123;
+    unsigned char *buf = swat_malloc(bytes);
+    int roots[2] = {0, g_world - 1};
+    for (int k = 0; k < 2; k++) {
+        int root = roots[k];
+        for (size_t i = 0; i < bytes; i++) {
+            unsigned char p = (unsigned char)(i * 131u + (size_t)root * 7u + 1u);
+            buf[i] = g_rank == root ? p : (unsigned char)~p;
+        }
+        swat_comm_bcast(c, buf, bytes, root);
+        size_t bad = 0;
+        for (size_t i = 0; i < bytes; i++)
+            bad += buf[i] != (unsigned char)(i * 131u + (size_t)root * 7u + 1u);
+        CHECK(bad == 0, "bcast from %d: %zu wrong byte(s)", root, bad);
+    }
+    swat_comm_bcast(c, buf, 0, 0); /* nothing to send is fine */
+    swat_free(buf);
+    swat_comm_free(c);
+    verdict();
+}
+
+/* The byte counts documented in comm.c, and waiting time. The waiting checks
+ * make one rank late by 100 ms and expect at least 50 ms of waiting on the
+ * ranks it holds up: the slack covers scheduling of 4 ranks on 2 cores. */
+static void test_stats(void **state)
+{
+    (void)state;
+    const double R = sizeof(swat_real);
+    swat_comm *c = swat_comm_create(1);
+    swat_real buf[256];
+    double d[3] = {0, 0, 0};
+    for (int j = 0; j < 256; j++) buf[j] = 1;
+
+    swat_comm_barrier(c);
+    swat_comm_stats_reset(c);
+    swat_comm_stats s0 = swat_comm_stats_get(c);
+    swat_comm_allreduce(c, SWAT_SCOPE_WORLD, buf, 100);
+    swat_comm_stats s1 = swat_comm_stats_get(c);
+    swat_comm_allreduce_double(c, SWAT_SCOPE_WORLD, d, 3);
+    swat_comm_stats s2 = swat_comm_stats_get(c);
+    (void)swat_comm_any(c, 0);
+    (void)swat_comm_max_i64(c, 0);
+    swat_comm_stats s3 = swat_comm_stats_get(c);
+    size_t shard = 256 / (size_t)g_world;
+    swat_real out[256];
+    swat_comm_reduce_scatter(c, buf, out, shard);
+    swat_comm_stats s4 = swat_comm_stats_get(c);
+    swat_comm_allgather(c, buf, shard);
+    swat_comm_stats s5 = swat_comm_stats_get(c);
+    swat_comm_bcast(c, buf, 1000, g_world - 1);
+    swat_comm_barrier(c);
+    swat_comm_stats s6 = swat_comm_stats_get(c);
+
+    /* waiting: rank 0 is late to a barrier */
+    swat_comm_barrier(c);
+    swat_comm_stats_reset(c);
+    if (g_rank == 0) sleep_ms(100);
+    swat_comm_barrier(c);
+    swat_comm_stats w1 = swat_comm_stats_get(c);
+
+    /* waiting in a shift: the first rank of the sequence group is late */
+    swat_comm *g = swat_comm_create(g_world);
+    swat_real *ps = buf, *pr = out;
+    swat_comm_barrier(g);
+    swat_comm_stats_reset(g);
+    if (g_rank == 0) sleep_ms(100);
+    swat_comm_shift_start(g, +1, 1, &ps, &pr, 10);
+    (void)swat_comm_shift_wait(g);
+    swat_comm_stats w2 = swat_comm_stats_get(g);
+    swat_comm_free(g);
+
+    CHECK(s0.halo_bytes == 0 && s0.reduce_bytes == 0 && s0.wait_s == 0, "reset left %g %g %g",
+          s0.halo_bytes, s0.reduce_bytes, s0.wait_s);
+    CHECK(s1.reduce_bytes == 100 * R, "allreduce counted %g", s1.reduce_bytes);
+    CHECK(s2.reduce_bytes - s1.reduce_bytes == 3 * 8.0, "allreduce_double counted %g",
+          s2.reduce_bytes - s1.reduce_bytes);
+    CHECK(s3.reduce_bytes - s2.reduce_bytes == sizeof(int) + 8.0, "any + max_i64 counted %g",
+          s3.reduce_bytes - s2.reduce_bytes);
+    CHECK(s4.reduce_bytes - s3.reduce_bytes == g_world * shard * R, "reduce-scatter counted %g",
+          s4.reduce_bytes - s3.reduce_bytes);
+    CHECK(s5.reduce_bytes - s4.reduce_bytes == shard * R, "all-gather counted %g",
+          s5.reduce_bytes - s4.reduce_bytes);
+    double bc = g_rank == g_world - 1 ? 1000.0 : 0.0;
+    CHECK(s6.reduce_bytes - s5.reduce_bytes == bc, "bcast + barrier counted %g, want %g",
+          s6.reduce_bytes - s5.reduce_bytes, bc);
+    CHECK(s6.halo_bytes == 0, "collectives counted %g halo bytes", s6.halo_bytes);
+    CHECK(s6.wait_s >= s5.wait_s && s5.wait_s >= s1.wait_s && s1.wait_s >= 0,
+          "wait_s not accumulating: %g %g %g", s1.wait_s, s5.wait_s, s6.wait_s);
+    CHECK(w1.wait_s < 10, "barrier wait %g s", w1.wait_s);
+    if (g_rank != 0) CHECK(w1.wait_s >= 0.05, "barrier held up 100 ms, waited %g s", w1.wait_s);
+    if (g_rank == 1) CHECK(w2.wait_s >= 0.05, "shift held up 100 ms, waited %g s", w2.wait_s);
+    CHECK(w2.halo_bytes == (g_rank < g_world - 1 ? 10 * R : 0), "shift halo_bytes %g",
+          w2.halo_bytes);
+    swat_comm_free(c);
+    verdict();
+}
+
+int main(int argc, char **argv)
+{
+    g_world = swat_comm_init(&argc, &argv);
+    g_rank = swat_comm_world_rank();
+    if (g_world > 64) {
+        if (g_rank == 0) fprintf(stderr, "test_comm: written for at most 64 ranks\n");
+        swat_comm_finalize();
+        return 1;
+    }
+    if (g_rank != 0) {
+        /* cmocka's TAP output goes to stdout only, which is dropped here;
+         * CHECK() still reports this rank's failures on stderr. */
+        cmocka_set_message_output(CM_OUTPUT_TAP);
+        if (!freopen("/dev/null", "w", stdout)) perror("freopen");
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_world),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_shift),
+        cmocka_unit_test(test_shift_concurrent),
+        cmocka_unit_test(test_allreduce),
+        cmocka_unit_test(test_reduce_scatter_allgather),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_any_max),
+        cmocka_unit_test(test_bcast),
+        cmocka_unit_test(test_stats),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int total = 0;
+    MPI_Allreduce(&failed, &total, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (g_rank == 0 && total) fprintf(stderr, "test_comm: %d test(s) failed\n", total);
+    swat_comm_finalize();
+    return total ? 1 : 0;
+}
