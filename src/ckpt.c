@@ -164,6 +164,7 @@ static int plists_open(write_plists *pl, char *err)
     H5_TRY(H5Pset_fill_time(pl->dcpl, H5D_FILL_TIME_NEVER), "dataset property list");
     H5_TRY(pl->dxpl = H5Pcreate(H5P_DATASET_XFER), "transfer property list");
     H5_TRY(H5Pset_dxpl_mpio(pl->dxpl, H5FD_MPIO_COLLECTIVE), "transfer property list");
+    if (getenv("CKPT_INDIV")) H5Pset_dxpl_mpio_collective_opt(pl->dxpl, H5FD_MPIO_INDIVIDUAL_IO);
     return 0;
 done:
     plists_close(pl);
@@ -528,6 +529,7 @@ static void prune(const char *dir, int keep)
 
 /* ---- tensors --------------------------------------------------------------------- */
 
+static double g_tcreate, g_twrite;
 /* Creates dataset `name` with t's shape (collective) and writes this rank's
  * part, tensor elements [a, b) from src (src[0] is element a). */
 static int write_tensor(hid_t fid, const char *file, const char *name, const swat_tensor *t,
@@ -539,12 +541,16 @@ static int write_tensor(hid_t fid, const char *file, const char *name, const swa
     hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
     int rc = -1;
     H5_TRY(fspace = H5Screate_simple(t->ndim, dims, NULL), "%s: dataspace of %s", file, name);
+    double tc0 = swat_now();
     H5_TRY(dset = H5Dcreate2(fid, name, H5T_IEEE_F32LE, fspace, pl->lcpl, pl->dcpl, H5P_DEFAULT),
            "%s: creating dataset %s", file, name);
+    g_tcreate += swat_now() - tc0;
     H5_TRY(select_range(fspace, t, a, b), "%s: selecting in dataset %s", file, name);
     H5_TRY(mspace = memory_space(b - a), "%s: memory space of %s", file, name);
+    tc0 = swat_now();
     H5_TRY(H5Dwrite(dset, real_memtype(), mspace, fspace, pl->dxpl, b > a ? src : &nothing),
            "%s: writing dataset %s", file, name);
+    g_twrite += swat_now() - tc0;
     rc = 0;
 done:
     if (dset >= 0) H5Dclose(dset);
@@ -675,6 +681,8 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
     char *config_text = NULL;
     int failed = 0, rc = -1;
     err[0] = '\0';
+    double t_0 = swat_now();
+#define TRACE(what) if (rank == 0 && getenv("CKPT_TRACE")) fprintf(stderr, "  %-10s %.3f\n", what, swat_now() - t_0)
 
     /* every rank takes the same decisions from the same arguments */
     if (st->step < 0 || st->step > CKPT_MAX_STEP)
@@ -704,6 +712,7 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
     if (!failed && (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         failed = h5_fail(err, "cannot create %s", tmp);
     if (sync_error(c, failed, err)) goto done;
+    TRACE("created");
 
     failed = attr_write_str(fid, tmp, "format", CKPT_FORMAT, err) ||
              attr_write_i64(fid, tmp, "format_version", CKPT_VERSION, err) ||
@@ -734,15 +743,21 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
              write_scalar(fid, tmp, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
              write_scalar(fid, tmp, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
     if (sync_error(c, failed, err)) goto done;
+    TRACE("written");
+    if (getenv("CKPT_TRACE")) fprintf(stderr, "  [%d] create %.3f write %.3f\n", rank, g_tcreate, g_twrite);
+    g_tcreate = g_twrite = 0;
 
     herr_t closed = H5Fclose(fid);
     fid = -1;
     if (closed < 0) failed = h5_fail(err, "closing %s", tmp);
     if (sync_error(c, failed, err)) goto done;
 
+    TRACE("closed");
     if (rank == 0) failed = publish(tmp, final, dir, err);
     if (sync_error(c, failed, err)) goto done;
+    TRACE("published");
     if (rank == 0) prune(dir, keep);
+    TRACE("pruned");
     rc = 0;
 done:
     if (fid >= 0) H5Fclose(fid); /* collective: every rank arrives here together */

@@ -4,6 +4,8 @@
 
 #include <blis.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static int rank_threads = 1;
 static double flop_count;
@@ -16,6 +18,24 @@ void swat_gemm_set_threads(int nthreads)
 }
 
 int swat_gemm_threads(void) { return rank_threads; }
+
+static int env_int(const char *name)
+{
+    const char *s = getenv(name);
+    return s ? atoi(s) : 0;
+}
+
+int swat_gemm_auto_threads(void)
+{
+    int t = env_int("SLURM_CPUS_PER_TASK");
+    if (t > 0) return t;
+    t = env_int("OMP_NUM_THREADS");
+    if (t > 0) return t;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int local = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long per = cores / (local > 0 ? local : 1);
+    return per >= 1 ? (int)per : 1;
+}
 
 void swat_gemm_count_reset(void) { flop_count = 0; }
 double swat_gemm_count_flops(void) { return flop_count; }

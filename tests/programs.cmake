@@ -34,3 +34,18 @@ swat_script_test(parallel_sp4 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "p
 swat_script_test(parallel_sp2_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2")
 swat_script_test(parallel_sp2_chunk_gt_window 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2
   "parallel.sp=2" --set model.window_size=4 --set train.micro_batch=1)
+
+# end to end: training until the loss falls, checkpoints, metrics, swat-eval
+# against the reference at the training length and 8x it
+swat_script_test(train_eval_np1 300 tests/run_train_eval.sh ${CMAKE_BINARY_DIR} 1)
+swat_script_test(train_eval_sp2 300 tests/run_train_eval.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2")
+
+# exact resume (bit for bit on the same layout) and resharding to others
+swat_script_test(resume_exact_np1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 "" 1 "")
+swat_script_test(resume_exact_sp2_dp2 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2" 4 "parallel.sp=2")
+swat_script_test(reshard_2_to_1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2" 1 "")
+swat_script_test(reshard_1_to_4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 "" 4 "parallel.sp=4")
+swat_script_test(reshard_sp2dp2_to_sp4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2" 4 "parallel.sp=4")
+
+# bad input of every kind: one line, non-zero exit, no checkpoint
+swat_script_test(bad_input 600 tests/run_bad_input.sh ${CMAKE_BINARY_DIR})

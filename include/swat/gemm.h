@@ -21,6 +21,11 @@ void swat_gemm(int transa, int transb, int64_t M, int64_t N, int64_t K, swat_rea
                const swat_real *A, int64_t lda, const swat_real *B, int64_t ldb, swat_real beta,
                swat_real *C, int64_t ldc);
 
+/* Threads for this rank when the config leaves them at 0 (auto): SLURM's
+ * cpus-per-task, else OMP_NUM_THREADS, else the node's cores shared among
+ * its MPI ranks (Open MPI's local size). */
+int swat_gemm_auto_threads(void);
+
 /* Sets the threads of this rank (BLIS and the OpenMP loops of the kernels). */
 void swat_gemm_set_threads(int nthreads);
 int swat_gemm_threads(void);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -55,7 +54,7 @@ int main(int argc, char **argv)
         swat_comm_finalize();
         return 2;
     }
-    int threads = (int)(cfg.parallel.threads > 0 ? cfg.parallel.threads : 1);
+    int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
     swat_gemm_set_threads(threads);
     swat_comm *comm = swat_comm_create((int)cfg.parallel.sp);
     /* never resume: the benchmark starts from the seed */

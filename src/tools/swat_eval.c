@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 typedef struct eval_args {
     const char *ckpt, *data;
@@ -97,8 +96,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : (int)(cores / world > 0 ? cores / world : 1));
+    swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
     m = swat_model_create(&cfg.model, (size_t)world);
     size_t lo, hi;
     swat_ckpt_shard(m->nparams_pad, world, rank, &lo, &hi);

@@ -1,4 +1,7 @@
-/* swat-train CONFIG.ini [--set section.key=value]…
+/* swat-train CONFIG.ini [--set section.key=value]… [--stop-after N]
+ *
+ * --stop-after N: after N updates of this run, save and exit 75 as on
+ * SIGUSR1 (a time-boxed allocation; the tests' deterministic preemption).
  *
  * Argument parsing and the loop; the pieces live in train.c. Exit status:
  *   0  training complete (or already complete)
@@ -20,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 enum { EXIT_BAD_INPUT = 2, EXIT_NONFINITE = 4, EXIT_SAVE_FAILED = 5, EXIT_PREEMPTED = 75 };
 
@@ -28,46 +30,45 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
+#define USAGE "usage: swat-train CONFIG.ini [--set section.key=value]... [--stop-after N]"
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: swat-train CONFIG.ini [--set section.key=value]...\n"
-                 "  Trains a SWAT model (see README.md). Run under mpirun/srun for several ranks.\n");
+    fprintf(out, USAGE "\n  Trains a SWAT model (see README.md). Run under mpirun/srun for several ranks.\n"
+                 "  Exit: 0 done, 2 bad input, 4 non-finite loss, 5 checkpoint failed,\n"
+                 "        75 stopped on a signal or --stop-after with a checkpoint saved.\n");
 }
 
 /* Parses the command line and the config; 0 or −1 with err. */
-static int load_config(swat_config *cfg, int argc, char **argv, int world, char *err)
+static int load_config(swat_config *cfg, int argc, char **argv, int world, int64_t *stop_after,
+                       char *err)
 {
-    if (argc < 2) return swat_errf(err, "missing CONFIG.ini (usage: swat-train CONFIG.ini [--set section.key=value]...)");
+    if (argc < 2) return swat_errf(err, "missing CONFIG.ini (" USAGE ")");
     swat_config_defaults(cfg);
     if (swat_config_load_file(cfg, argv[1], err)) return -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--stop-after") == 0) {
+            char *end;
+            long long v = i + 1 < argc ? strtoll(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || !*argv[i + 1] || *end || v < 1)
+                return swat_errf(err, "--stop-after needs a number of updates >= 1");
+            *stop_after = v;
+            i++;
+            continue;
+        }
         if (strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) return swat_errf(err, "--set needs section.key=value");
             a = argv[++i];
         } else if (strncmp(a, "--set=", 6) == 0) {
             a += 6;
         } else {
-            return swat_errf(err, "unknown argument '%s' (usage: swat-train CONFIG.ini [--set section.key=value]...)", a);
+            return swat_errf(err, "unknown argument '%s' (" USAGE ")", a);
         }
         if (swat_config_set(cfg, a, err)) return -1;
     }
     if (swat_config_finalize(cfg, SWAT_CONFIG_FOR_TRAINING, err)) return -1;
     return swat_config_check_layout(cfg, world, err);
-}
-
-/* Threads per rank: the config, else SLURM's cpus-per-task, else the cores
- * of this node shared among its ranks. */
-static int pick_threads(const swat_config *cfg)
-{
-    if (cfg->parallel.threads > 0) return (int)cfg->parallel.threads;
-    const char *s = getenv("SLURM_CPUS_PER_TASK");
-    if (s && atoi(s) > 0) return atoi(s);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    long per_node = local && atoi(local) > 0 ? atoi(local) : 1;
-    long t = cores / per_node;
-    return t >= 1 ? (int)t : 1;
 }
 
 static int make_dirs(const char *path, char *err)
@@ -139,7 +140,8 @@ int main(int argc, char **argv)
         swat_comm_finalize();
         return 0;
     }
-    int rc = load_config(&cfg, argc, argv, world, err);
+    int64_t stop_after = 0;
+    int rc = load_config(&cfg, argc, argv, world, &stop_after, err);
     if (rc == 0 && rank == 0) rc = prepare_run_dir(&cfg, err);
     swat_comm *comm = NULL;
     if (rc == 0 || world > 1) {
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
 
-    int threads = pick_threads(&cfg);
+    int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
     swat_gemm_set_threads(threads);
     signal(SIGUSR1, on_signal);
     signal(SIGTERM, on_signal);
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
         }
         int last = tr.step == steps;
         if (cfg.train.eval_every > 0 && tr.step % cfg.train.eval_every == 0 && !last) run_eval(&tr, &mt);
-        int stop = swat_comm_any(comm, stop_signal != 0);
+        int stop = swat_comm_any(comm, stop_signal != 0) || (stop_after > 0 && tr.step - start >= stop_after);
         if (last || tr.step % cfg.checkpoint.every == 0 || stop) {
             if (swat_trainer_save(&tr, err)) {
                 if (rank == 0) fprintf(stderr, "swat-train: checkpoint at step %lld failed: %s\n", (long long)tr.step, err);
@@ -217,8 +219,8 @@ int main(int argc, char **argv)
             swat_info("saved checkpoint of step %lld in %s", (long long)tr.step, cfg.checkpoint.dir);
         }
         if (stop && !last) {
-            swat_info("stopping on signal after step %lld (checkpoint saved): exit %d to be requeued",
-                      (long long)tr.step, EXIT_PREEMPTED);
+            swat_info("stopping after step %lld (%s; checkpoint saved): exit %d to be resumed",
+                      (long long)tr.step, stop_signal ? "signal" : "--stop-after", EXIT_PREEMPTED);
             status = EXIT_PREEMPTED;
             break;
         }

@@ -1,0 +1,249 @@
+# jobs/lib.sh: what jobs/train.sbatch and jobs/sweep.sbatch share (bash, sourced).
+#
+# swat_train_job CONFIG.ini RUN_DIR [swat-train arguments…]
+#   runs `srun --mpi=pmix swat-train CONFIG.ini … --set checkpoint.dir=RUN_DIR`
+#   in the background and waits for it in a loop, so that a trapped signal
+#   runs at once:
+#   SIGUSR1 (--signal=B:USR1@N before the time limit, or
+#            `scancel --signal=USR1 --batch ID`): forwarded to srun, which
+#            forwards it to the ranks; they finish the update, save and exit 75.
+#            The job is then requeued with `scontrol requeue` (it resumes
+#            from the checkpoint) unless training is complete.
+#   SIGTERM (scancel, preemption, the time limit itself): forwarded too, the
+#            ranks save and exit 75, and the job is NOT requeued: a cancel
+#            stays a cancel, and SLURM requeues a preempted job by itself
+#            (PreemptMode=REQUEUE).
+#   Exit status: 0 training complete, else swat-train's (75 stopped with a
+#   checkpoint saved, 2 bad input, 4 non-finite loss, 5 checkpoint failed).
+#
+# Environment (all optional):
+#   SWAT_BIN           the trainer (default $SWAT_HOME/build/swat-train)
+#   SWAT_SRUN_ARGS     extra srun arguments (word-split), e.g. "--cpu-bind=cores"
+#   SWAT_MAX_RESTARTS  stop requeueing after this many restarts (default: no limit)
+#   SWAT_REQUEUE=0     never requeue (checkpoint and exit 75 on SIGUSR1)
+
+# The repository: SWAT_HOME, else the folder above this file.
+if [ -z "${SWAT_HOME:-}" ]; then
+    SWAT_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fi
+export SWAT_HOME
+
+swat_log() { printf '[swat-job %s] %s\n' "$(date '+%F %T')" "$*"; }
+swat_err() { printf '[swat-job %s] ERROR: %s\n' "$(date '+%F %T')" "$*" >&2; swat_log "ERROR: $*"; }
+
+# The job's id as scontrol and the run directory name it: 123, or 120_3 for
+# task 3 of array job 120 (whose own SLURM_JOB_ID is another number).
+swat_job_label() {
+    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
+        echo "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+    else
+        echo "${SLURM_JOB_ID:-local$$}"
+    fi
+}
+
+# Job name safe for a path (SLURM_JOB_NAME may hold spaces or slashes).
+swat_job_name() {
+    local n=${SLURM_JOB_NAME:-swat}
+    n=${n//\//_}
+    echo "${n// /_}"
+}
+
+# Makes a path absolute against the working directory (the submit directory).
+swat_abspath() {
+    case $1 in
+        /*) echo "$1" ;;
+        *) echo "$PWD/$1" ;;
+    esac
+}
+
+# Newest complete checkpoint's step in DIR (0 when there is none).
+swat_ckpt_step() {
+    local f last=
+    for f in "$1"/ckpt-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].h5; do
+        [ -f "$f" ] && last=$f # the glob sorts: 8 digits, zero-padded
+    done
+    if [ -z "$last" ]; then echo 0; return; fi
+    last=${last##*/ckpt-}
+    last=${last%.h5}
+    echo $((10#$last))
+}
+
+# [train] steps from the resolved config swat-train writes to DIR/config.ini
+# (empty when unknown).
+swat_total_steps() {
+    [ -f "$1/config.ini" ] || return 0
+    awk -F'=' '/^\[/ { sec = $0; next }
+               sec == "[train]" { k = $1; gsub(/[ \t]/, "", k)
+                                  if (k == "steps") { v = $2; gsub(/[ \t\r]/, "", v); print v; exit } }' \
+        "$1/config.ini"
+}
+
+# JobState of this job according to slurmctld (RUNNING, CANCELLED, …).
+swat_job_state() {
+    scontrol show job "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n1 | cut -d= -f2
+}
+
+# --- signals -----------------------------------------------------------------
+SWAT_SIGNAL=          # the last USR1/TERM the batch shell caught
+SWAT_SIGNAL_TERM=0    # a SIGTERM was caught: never requeue
+SWAT_CHILD=           # srun's pid while it runs
+
+swat_on_signal() {
+    local sig=$1
+    SWAT_SIGNAL=$sig
+    [ "$sig" = TERM ] && SWAT_SIGNAL_TERM=1
+    if [ -n "$SWAT_CHILD" ] && kill -0 "$SWAT_CHILD" 2>/dev/null; then
+        swat_log "caught SIG$sig: forwarding it to the ranks (srun pid $SWAT_CHILD); they save a checkpoint and exit 75"
+        kill -s "$sig" "$SWAT_CHILD" 2>/dev/null
+    else
+        swat_log "caught SIG$sig (no training step running)"
+    fi
+}
+
+swat_install_traps() {
+    trap 'swat_on_signal USR1' USR1
+    trap 'swat_on_signal TERM' TERM
+}
+
+# Waits for pid $1 and sets SWAT_RC to its exit status. A trapped signal
+# interrupts `wait`; `wait -n -p` tells that apart from the child's own
+# status >128 (the variable stays empty when wait was interrupted).
+swat_wait() {
+    local pid=$1 st done_pid
+    while :; do
+        done_pid=
+        wait -n -p done_pid "$pid"
+        st=$?
+        if [ -n "${done_pid:-}" ]; then
+            SWAT_RC=$st
+            return 0
+        fi
+        if [ "$st" -eq 127 ] && ! kill -0 "$pid" 2>/dev/null; then
+            SWAT_RC=127 # no such child any more (cannot happen; never loop forever)
+            return 0
+        fi
+    done
+}
+
+# --- the job -------------------------------------------------------------------
+swat_train_job() {
+    local config=$1 run_dir=$2
+    shift 2
+    local bin=${SWAT_BIN:-$SWAT_HOME/build/swat-train}
+    local restarts=${SLURM_RESTART_COUNT:-0} label
+    label=$(swat_job_label)
+
+    swat_install_traps
+    swat_log "job $label (${SLURM_JOB_NAME:-}) on ${SLURM_JOB_NODELIST:-$(hostname -s)}: restart count $restarts" \
+             "(SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-unset})"
+    if [ ! -f "$config" ]; then
+        swat_err "config '$config' not found (relative paths start from $PWD)"
+        return 2
+    fi
+    if [ ! -x "$bin" ]; then
+        swat_err "trainer '$bin' not found or not executable: build it (cmake -S . -B build && cmake --build build) or set SWAT_BIN"
+        return 2
+    fi
+    if ! mkdir -p "$run_dir"; then
+        swat_err "cannot create run directory $run_dir"
+        return 2
+    fi
+
+    # threads per rank: SLURM's cpus-per-task (swat-train reads it too,
+    # unless [parallel] threads is set)
+    if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
+        export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK BLIS_NUM_THREADS=$SLURM_CPUS_PER_TASK
+    fi
+    # srun of SLURM 22.05 does not inherit --cpus-per-task from the job: pass it
+    local srun_cmd=(srun --mpi=pmix)
+    [ -n "${SLURM_CPUS_PER_TASK:-}" ] && srun_cmd+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+    # shellcheck disable=SC2206
+    [ -n "${SWAT_SRUN_ARGS:-}" ] && srun_cmd+=($SWAT_SRUN_ARGS)
+
+    local start_step total
+    start_step=$(swat_ckpt_step "$run_dir")
+    total=$(swat_total_steps "$run_dir")
+    swat_log "run dir: $run_dir"
+    swat_log "config: $config $*"
+    swat_log "ranks: ${SLURM_NTASKS:-?} x ${SLURM_CPUS_PER_TASK:-1} threads (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}); trainer $bin"
+    if [ "$start_step" -gt 0 ]; then
+        swat_log "resume step: $start_step (from $run_dir/$(printf 'ckpt-%08d.h5' "$start_step")${total:+ of $total steps})"
+    else
+        swat_log "resume step: 0 (no checkpoint yet: fresh start)"
+    fi
+
+    SWAT_RC=
+    local launched=0
+    if [ -n "$SWAT_SIGNAL" ]; then
+        # signalled before training started: nothing to forward, nothing lost
+        swat_log "SIG$SWAT_SIGNAL arrived before the launch: not starting swat-train"
+        SWAT_RC=75
+    else
+        swat_log "launch: ${srun_cmd[*]} $bin $config $* --set checkpoint.dir=$run_dir"
+        "${srun_cmd[@]}" "$bin" "$config" "$@" --set "checkpoint.dir=$run_dir" &
+        SWAT_CHILD=$!
+        launched=1
+        swat_wait "$SWAT_CHILD"
+        SWAT_CHILD=
+    fi
+    local rc=$SWAT_RC step
+    step=$(swat_ckpt_step "$run_dir")
+    [ -z "$total" ] && total=$(swat_total_steps "$run_dir")
+    swat_log "swat-train exited $rc; newest checkpoint: step $step${total:+ of $total}"
+
+    case $rc in
+        0)
+            swat_log "training complete (step $step${total:+ of $total})"
+            return 0 ;;
+        75) ;;
+        2) swat_err "bad input (exit 2): see the message above; not requeueing"; return 2 ;;
+        4) swat_err "non-finite loss (exit 4); not requeueing"; return 4 ;;
+        5) swat_err "a checkpoint could not be written (exit 5); not requeueing"; return 5 ;;
+        *) swat_err "swat-train failed (exit $rc); not requeueing"; return "$rc" ;;
+    esac
+
+    # exit 75: stopped with a checkpoint saved
+    if [ "$SWAT_SIGNAL_TERM" = 1 ]; then
+        swat_log "stopped on SIGTERM (scancel, preemption or time limit): checkpoint of step $step saved; not requeueing"
+        return 75
+    fi
+    if [ -n "$total" ] && [ "$step" -ge "$total" ]; then
+        swat_log "training complete (step $step of $total)"
+        return 0
+    fi
+    if [ "${SWAT_REQUEUE:-1}" = 0 ]; then
+        swat_log "SWAT_REQUEUE=0: not requeueing; resubmit to resume from step $step"
+        return 75
+    fi
+    if [ -z "${SLURM_JOB_ID:-}" ]; then
+        swat_log "not in a SLURM job: nothing to requeue; rerun to resume from step $step"
+        return 75
+    fi
+    if [ "$launched" = 1 ] && [ "$step" -le "$start_step" ]; then
+        # every stop comes after at least one update: something is wrong, and
+        # requeueing would loop
+        swat_err "no progress in this run (still step $step): not requeueing"
+        return 75
+    fi
+    if [ -n "${SWAT_MAX_RESTARTS:-}" ] && [ "$restarts" -ge "$SWAT_MAX_RESTARTS" ]; then
+        swat_err "restart $restarts reached SWAT_MAX_RESTARTS=$SWAT_MAX_RESTARTS: not requeueing"
+        return 75
+    fi
+    # a plain scancel also signals the ranks directly; should its SIGTERM to
+    # this shell still be on the way, slurmctld already knows the job is no
+    # longer RUNNING
+    local state
+    state=$(swat_job_state)
+    if [ "$SWAT_SIGNAL_TERM" = 1 ] || { [ -n "$state" ] && [ "$state" != RUNNING ]; }; then
+        swat_log "job state ${state:-?}${SWAT_SIGNAL_TERM:+ (SIGTERM caught)}: not requeueing"
+        return 75
+    fi
+    swat_log "requeueing job $label (restart $((restarts + 1)) will resume from step $step)"
+    trap '' USR1 TERM # requeueing ends this run of the script with a SIGTERM
+    if ! scontrol requeue "$SLURM_JOB_ID"; then
+        swat_err "scontrol requeue $SLURM_JOB_ID failed: resubmit to resume from step $step"
+        return 75
+    fi
+    swat_log "requeued: job $label is pending again"
+    return 0
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Every bad input named in SPEC §7 gets one line on stderr that names the
+# file, key or value, and a non-zero exit, from one rank only, without a
+# crash or a hang; and no checkpoint is written.
+# usage: tests/run_bad_input.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+work=$(mktemp -d "$build/bad.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+mpi() { local n=$1; shift; timeout 60 mpiexec --oversubscribe --allow-run-as-root -n "$n" "$@"; }
+cfg=tests/configs/ref.ini
+run=(--set "checkpoint.dir=$work/run")
+
+# fixtures
+printf 'x' > "$work/one-byte.txt"
+: > "$work/empty.txt"
+printf '[model]\nhidden_size = 32\nnum_hidden_layers\n' > "$work/syntax.ini"
+/usr/bin/python3 - "$work" <<'PY'
+import struct, sys
+w = sys.argv[1]
+def shard(name, magic, version, count, tokens, dtype):
+    hdr = [0] * 256; hdr[0], hdr[1], hdr[2] = magic, version, count
+    with open(f"{w}/{name}", "wb") as f:
+        f.write(struct.pack("<256i", *hdr)); f.write(struct.pack(f"<{len(tokens)}{dtype}", *tokens))
+shard("badmagic.bin", 12345, 1, 100, [1] * 100, "H")
+shard("bigtoken.bin", 20240520, 1, 100, [5] * 60 + [300] + [5] * 39, "H")
+shard("short.bin", 20240520, 1, 100, [5] * 50, "H")
+open(f"{w}/not-hdf5.h5", "w").write("this is not an HDF5 file\n")
+PY
+# a real checkpoint of another model shape, for the shape checks
+mpi 1 "$build/swat-train" $cfg --set model.hidden_size=16 --set train.steps=1 \
+    --set "checkpoint.dir=$work/other" >/dev/null 2>&1 || { echo "FAIL: fixture run"; exit 1; }
+other=$work/other/ckpt-00000001.h5
+
+pass=0; fail=0
+# expect NAME WANT_EXIT SUBSTRING NP PROGRAM ARGS...
+expect() {
+    local name=$1 want=$2 sub=$3 np=$4; shift 4
+    local out rc lines
+    out=$(mpi "$np" "$@" 2>&1 >/dev/null); rc=$?
+    lines=$(printf '%s\n' "$out" | grep -c '^swat')
+    if [ "$rc" = "$want" ] && [ "$lines" = 1 ] && printf '%s' "$out" | grep -qF -- "$sub"; then
+        pass=$((pass + 1)); printf 'ok    %-28s %s\n' "$name" "$(printf '%s\n' "$out" | grep '^swat')"
+    else
+        fail=$((fail + 1)); printf 'FAIL  %-28s exit %s (want %s), %s swat lines, want "%s":\n%s\n' \
+            "$name" "$rc" "$want" "$lines" "$sub" "$out"
+    fi
+}
+T=$build/swat-train; E=$build/swat-eval
+expect no-config           2 "missing CONFIG.ini"      1 $T
+expect missing-config      2 "nope.ini"                1 $T nope.ini
+expect syntax              2 "syntax.ini:3"            1 $T "$work/syntax.ini"
+expect unknown-key         2 "num_layer"               2 $T $cfg "${run[@]}" --set model.num_layer=3
+expect bad-number          2 "hidden_size"             2 $T $cfg "${run[@]}" --set model.hidden_size=3x
+expect out-of-range-lr     2 "lr"                      1 $T $cfg "${run[@]}" --set train.lr=-1
+expect beta-range          2 "beta2"                   1 $T $cfg "${run[@]}" --set train.beta2=1
+expect bad-enum            2 "attention"               1 $T $cfg "${run[@]}" --set model.attention=linear
+expect bad-set-form        2 "--set"                   1 $T $cfg --set model.hidden_size
+expect unknown-arg         2 "--frobnicate"            1 $T $cfg --frobnicate
+expect odd-head-dim        2 "num_heads"               1 $T $cfg "${run[@]}" --set model.num_heads=32
+expect sp-not-dividing     2 "sp = 3"                  2 $T $cfg "${run[@]}" --set parallel.sp=3
+expect chunk-not-window    2 "window_size"             2 $T $cfg "${run[@]}" --set parallel.sp=2 --set model.window_size=12
+expect batch-not-dp        2 "batch_size"              4 $T $cfg "${run[@]}" --set data.batch_size=3 --set parallel.sp=2
+expect sp-full-attention   2 "window_size"             2 $T $cfg "${run[@]}" --set parallel.sp=2 --set model.window_size=0
+expect missing-data        2 "nowhere.txt"             2 $T $cfg "${run[@]}" --set data.train=nowhere.txt
+expect empty-data          2 "empty.txt"               1 $T $cfg "${run[@]}" --set data.train=$work/empty.txt
+expect data-too-short      2 "one-byte.txt"            1 $T $cfg "${run[@]}" --set data.train=$work/one-byte.txt
+expect llmc-bad-magic      2 "badmagic.bin"            1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/badmagic.bin
+expect llmc-truncated      2 "short.bin"               1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/short.bin
+expect llmc-token-vocab    2 "bigtoken.bin"            1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/bigtoken.bin --set model.vocab_size=256 --set data.shuffle=false --set data.seq_len=64 --set data.batch_size=1
+expect init-from-missing   2 "gone.h5"                 1 $T $cfg "${run[@]}" --set train.init_from=$work/gone.h5
+expect init-from-not-hdf5  2 "not-hdf5.h5"             1 $T $cfg "${run[@]}" --set train.init_from=$work/not-hdf5.h5
+expect init-from-shape     2 "hidden_size"             2 $T $cfg "${run[@]}" --set train.init_from=$other
+expect eval-no-args        2 "usage"                   1 $E
+expect eval-not-hdf5       2 "not-hdf5.h5"             1 $E "$work/not-hdf5.h5" --data tests/data/wisdom.txt
+expect eval-no-data        2 "absent.txt"              1 $E "$other" --data "$work/absent.txt"
+expect eval-bad-format     2 "--format"                1 $E "$other" --data tests/data/wisdom.txt --format text
+expect eval-bad-seq-len    2 "--seq-len"               1 $E "$other" --data tests/data/wisdom.txt --seq-len 0
+expect eval-too-long       2 "no sample"               1 $E "$other" --data "$work/one-byte.txt"
+# the model of an existing run directory differs from the config: refused, not overwritten
+expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2
+if ls "$work/run" 2>/dev/null | grep -q ckpt; then
+    echo "FAIL: a refused run wrote a checkpoint"; fail=$((fail + 1))
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
