@@ -1,38 +1,49 @@
+# shellcheck shell=bash
 # jobs/lib.sh: what jobs/train.sbatch and jobs/sweep.sbatch share (bash, sourced).
 #
 # swat_train_job CONFIG.ini RUN_DIR [swat-train arguments…]
 #   runs `srun --mpi=pmix swat-train CONFIG.ini … --set checkpoint.dir=RUN_DIR`
 #   in the background and waits for it in a loop, so that a trapped signal
-#   runs at once:
+#   is handled at once:
 #   SIGUSR1 (--signal=B:USR1@N before the time limit, or
-#            `scancel --signal=USR1 --batch ID`): forwarded to srun, which
-#            forwards it to the ranks; they finish the update, save and exit 75.
-#            The job is then requeued with `scontrol requeue` (it resumes
-#            from the checkpoint) unless training is complete.
-#   SIGTERM (scancel, preemption, the time limit itself): forwarded too, the
-#            ranks save and exit 75, and the job is NOT requeued: a cancel
-#            stays a cancel, and SLURM requeues a preempted job by itself
-#            (PreemptMode=REQUEUE).
-#   Exit status: 0 training complete, else swat-train's (75 stopped with a
-#   checkpoint saved, 2 bad input, 4 non-finite loss, 5 checkpoint failed).
+#            `scancel --signal=USR1 --batch ID`): passed to srun, which passes
+#            it to every rank; they finish the update, agree, save a
+#            checkpoint and exit 75. The script then requeues the job
+#            (`scontrol requeue`; it resumes from that checkpoint) unless
+#            training is complete or the job is no longer RUNNING.
+#   SIGTERM (plain scancel, preemption, the time limit itself, or
+#            `scancel --signal=TERM --batch ID` to stop with a checkpoint):
+#            the ranks save and exit 75 the same way, and the job is NOT
+#            requeued: a cancel stays a cancel, and SLURM requeues a
+#            preempted job by itself (PreemptMode=REQUEUE).
+#   Exit status: 0 training complete (or requeued), else swat-train's (75
+#   stopped with a checkpoint saved, 2 bad input, 4 non-finite loss,
+#   5 checkpoint failed, 128+N killed by signal N).
 #
 # Environment (all optional):
 #   SWAT_BIN           the trainer (default $SWAT_HOME/build/swat-train)
 #   SWAT_SRUN_ARGS     extra srun arguments (word-split), e.g. "--cpu-bind=cores"
 #   SWAT_MAX_RESTARTS  stop requeueing after this many restarts (default: no limit)
 #   SWAT_REQUEUE=0     never requeue (checkpoint and exit 75 on SIGUSR1)
+#   SWAT_WAIT_POLL=1   wait for srun by polling (automatic with bash < 5.1)
 
-# The repository: SWAT_HOME, else the folder above this file.
+# The repository: SWAT_HOME when it holds jobs/lib.sh, else the folder above this file.
+if [ -n "${SWAT_HOME:-}" ] && [ ! -f "$SWAT_HOME/jobs/lib.sh" ]; then
+    echo "[swat-job] SWAT_HOME=$SWAT_HOME holds no jobs/lib.sh: using $(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" >&2
+    SWAT_HOME=
+fi
 if [ -z "${SWAT_HOME:-}" ]; then
     SWAT_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fi
 export SWAT_HOME
 
 swat_log() { printf '[swat-job %s] %s\n' "$(date '+%F %T')" "$*"; }
-swat_err() { printf '[swat-job %s] ERROR: %s\n' "$(date '+%F %T')" "$*" >&2; swat_log "ERROR: $*"; }
+swat_err() { printf '[swat-job %s] ERROR: %s\n' "$(date '+%F %T')" "$*" >&2; }
 
 # The job's id as scontrol and the run directory name it: 123, or 120_3 for
-# task 3 of array job 120 (whose own SLURM_JOB_ID is another number).
+# task 3 of array job 120. Never SLURM_JOB_ID for an array task: one task's
+# SLURM_JOB_ID equals SLURM_ARRAY_JOB_ID, which scontrol takes for the whole
+# array (`scontrol requeue 120` would requeue every task).
 swat_job_label() {
     if [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
         echo "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
@@ -80,24 +91,31 @@ swat_total_steps() {
 
 # JobState of this job according to slurmctld (RUNNING, CANCELLED, …).
 swat_job_state() {
-    scontrol show job "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n1 | cut -d= -f2
+    scontrol show job "$(swat_job_label)" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n1 | cut -d= -f2
 }
 
 # --- signals -----------------------------------------------------------------
+# The trap only records the signal; the wait loop forwards it to srun as
+# SIGUSR1 (srun passes that on to every rank; a SIGTERM it would turn into
+# SIGKILL) once the ranks can take it: after their first update this run,
+# seen as a write to metrics.jsonl. Earlier, srun may not have launched the
+# tasks yet (it drops the signal) or swat-train may not have installed its
+# handlers yet (the signal kills the rank: no checkpoint); so an early
+# signal waits, and is delivered as soon as training runs.
+# A plain scancel (and preemption) also SIGTERMs the ranks directly, through
+# slurmstepd: they save within KillWait (default 30 s) before SIGKILL.
 SWAT_SIGNAL=          # the last USR1/TERM the batch shell caught
 SWAT_SIGNAL_TERM=0    # a SIGTERM was caught: never requeue
+SWAT_PENDING=         # caught but not yet forwarded
 SWAT_CHILD=           # srun's pid while it runs
+SWAT_READY_FILE=      # metrics.jsonl of the run
+SWAT_LAUNCH_MARK=     # touched at launch: the ranks are ready once SWAT_READY_FILE is newer
 
 swat_on_signal() {
-    local sig=$1
-    SWAT_SIGNAL=$sig
-    [ "$sig" = TERM ] && SWAT_SIGNAL_TERM=1
-    if [ -n "$SWAT_CHILD" ] && kill -0 "$SWAT_CHILD" 2>/dev/null; then
-        swat_log "caught SIG$sig: forwarding it to the ranks (srun pid $SWAT_CHILD); they save a checkpoint and exit 75"
-        kill -s "$sig" "$SWAT_CHILD" 2>/dev/null
-    else
-        swat_log "caught SIG$sig (no training step running)"
-    fi
+    SWAT_SIGNAL=$1
+    SWAT_PENDING=$1
+    [ "$1" = TERM ] && SWAT_SIGNAL_TERM=1
+    swat_log "caught SIG$1"
 }
 
 swat_install_traps() {
@@ -105,20 +123,64 @@ swat_install_traps() {
     trap 'swat_on_signal TERM' TERM
 }
 
-# Waits for pid $1 and sets SWAT_RC to its exit status. A trapped signal
-# interrupts `wait`; `wait -n -p` tells that apart from the child's own
-# status >128 (the variable stays empty when wait was interrupted).
+swat_ranks_ready() {
+    [ -n "$SWAT_LAUNCH_MARK" ] && [ -f "$SWAT_READY_FILE" ] && [ "$SWAT_READY_FILE" -nt "$SWAT_LAUNCH_MARK" ]
+}
+
+# Forwards a pending signal to srun when the ranks are ready.
+swat_forward_pending() {
+    [ -n "$SWAT_PENDING" ] && [ -n "$SWAT_CHILD" ] || return 0
+    if swat_ranks_ready; then
+        # always as SIGUSR1, which srun forwards as it is: srun answers a
+        # SIGTERM of its own by SIGKILLing the tasks ("forcing job
+        # termination"). swat-train treats both alike; this script remembers
+        # which one it was.
+        local how=
+        [ "$SWAT_PENDING" = USR1 ] || how=" as SIGUSR1"
+        swat_log "forwarding SIG$SWAT_PENDING to the ranks$how (srun pid $SWAT_CHILD): they finish the update, save a checkpoint and exit 75"
+        kill -s USR1 "$SWAT_CHILD" 2>/dev/null
+        SWAT_PENDING=
+    elif [ -z "${SWAT_PENDING_SAID:-}" ]; then
+        swat_log "the ranks have not done an update yet: SIG$SWAT_PENDING waits until they have"
+        SWAT_PENDING_SAID=1
+    fi
+}
+
+# Waits for srun (pid $1) and sets SWAT_RC to its exit status. A trapped
+# signal interrupts `wait`; `wait -n -p` (bash >= 5.1) tells that apart from
+# the child's own status >128 (the variable stays empty when wait was
+# interrupted). While a signal waits for the ranks, a 0.5 s ticker wakes the
+# loop. Older bash (or SWAT_WAIT_POLL=1): poll srun every second instead.
 swat_wait() {
-    local pid=$1 st done_pid
+    local pid=$1 st done_pid ticker=
+    if [ "${SWAT_WAIT_POLL:-0}" = 1 ] || [ "${BASH_VERSINFO[0]}" -lt 5 ] ||
+       { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+        while kill -0 "$pid" 2>/dev/null; do
+            swat_forward_pending
+            sleep 1 &
+            wait $! # a trap interrupts this at once
+        done
+        wait "$pid" # bash kept srun's status
+        SWAT_RC=$?
+        return 0
+    fi
     while :; do
+        swat_forward_pending
+        if [ -n "$SWAT_PENDING" ] && [ -z "$ticker" ]; then
+            sleep 0.5 &
+            ticker=$!
+        fi
         done_pid=
-        wait -n -p done_pid "$pid"
+        wait -n -p done_pid "$pid" $ticker
         st=$?
-        if [ -n "${done_pid:-}" ]; then
+        if [ "${done_pid:-}" = "$pid" ]; then
             SWAT_RC=$st
+            [ -n "$ticker" ] && kill "$ticker" 2>/dev/null
             return 0
         fi
-        if [ "$st" -eq 127 ] && ! kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$ticker" ] && [ "${done_pid:-}" = "$ticker" ]; then
+            ticker=
+        elif [ -z "${done_pid:-}" ] && [ "$st" -eq 127 ] && ! kill -0 "$pid" 2>/dev/null; then
             SWAT_RC=127 # no such child any more (cannot happen; never loop forever)
             return 0
         fi
@@ -180,11 +242,18 @@ swat_train_job() {
         SWAT_RC=75
     else
         swat_log "launch: ${srun_cmd[*]} $bin $config $* --set checkpoint.dir=$run_dir"
+        SWAT_READY_FILE=$run_dir/metrics.jsonl
+        SWAT_LAUNCH_MARK=$run_dir/.launch-$label
+        touch "$SWAT_LAUNCH_MARK"
         "${srun_cmd[@]}" "$bin" "$config" "$@" --set "checkpoint.dir=$run_dir" &
         SWAT_CHILD=$!
         launched=1
         swat_wait "$SWAT_CHILD"
         SWAT_CHILD=
+        rm -f "$SWAT_LAUNCH_MARK"
+        if [ -n "$SWAT_PENDING" ]; then
+            swat_log "SIG$SWAT_PENDING was not forwarded: swat-train ended before its first update"
+        fi
     fi
     local rc=$SWAT_RC step
     step=$(swat_ckpt_step "$run_dir")
@@ -204,7 +273,7 @@ swat_train_job() {
 
     # exit 75: stopped with a checkpoint saved
     if [ "$SWAT_SIGNAL_TERM" = 1 ]; then
-        swat_log "stopped on SIGTERM (scancel, preemption or time limit): checkpoint of step $step saved; not requeueing"
+        swat_log "stopped on SIGTERM (scancel, preemption or time limit); newest checkpoint: step $step; not requeueing"
         return 75
     fi
     if [ -n "$total" ] && [ "$step" -ge "$total" ]; then
@@ -235,13 +304,13 @@ swat_train_job() {
     local state
     state=$(swat_job_state)
     if [ "$SWAT_SIGNAL_TERM" = 1 ] || { [ -n "$state" ] && [ "$state" != RUNNING ]; }; then
-        swat_log "job state ${state:-?}${SWAT_SIGNAL_TERM:+ (SIGTERM caught)}: not requeueing"
+        swat_log "job state ${state:-unknown}, SIGTERM caught: $([ "$SWAT_SIGNAL_TERM" = 1 ] && echo yes || echo no): not requeueing"
         return 75
     fi
     swat_log "requeueing job $label (restart $((restarts + 1)) will resume from step $step)"
     trap '' USR1 TERM # requeueing ends this run of the script with a SIGTERM
-    if ! scontrol requeue "$SLURM_JOB_ID"; then
-        swat_err "scontrol requeue $SLURM_JOB_ID failed: resubmit to resume from step $step"
+    if ! scontrol requeue "$label"; then
+        swat_err "scontrol requeue $label failed: resubmit to resume from step $step"
         return 75
     fi
     swat_log "requeued: job $label is pending again"

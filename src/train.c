@@ -13,6 +13,7 @@
 #include "swat/optim.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Makes a user error seen by some ranks the error of all: returns −1 on every
@@ -119,6 +120,9 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     tr->row_loss = swat_malloc(sizeof(double) * (size_t)(tr->mb * tr->Tc));
 
     if (load_state(tr, err)) return -1;
+    /* fault injection for the tests: a NaN gradient at this update */
+    const char *fault = getenv("SWAT_FAULT_NONFINITE_STEP");
+    tr->fault_nonfinite_step = fault ? atoll(fault) : 0;
 
     /* the MFU peak: every rank measures its own sgemm at once, as it trains */
     double peak = cfg->train.peak_gflops > 0 ? cfg->train.peak_gflops
@@ -175,6 +179,7 @@ void swat_trainer_update(swat_trainer *tr, swat_update_stats *st)
         red[0] += swat_model_step(m, tr->comm, tr->tokens, tr->targets, tr->sp_rank * tr->Tc,
                                   scale, 1, NULL);
     }
+    if (tr->fault_nonfinite_step == k && tr->rank == 0) m->grads[0] = NAN;
     size_t shard = tr->hi - tr->lo;
     if (tr->world > 1) swat_comm_reduce_scatter(tr->comm, m->grads, tr->gshard, shard);
     red[1] = swat_sq_norm(tr->gshard, shard);

@@ -49,3 +49,11 @@ swat_script_test(reshard_sp2dp2_to_sp4 300 tests/run_resume.sh ${CMAKE_BINARY_DI
 
 # bad input of every kind: one line, non-zero exit, no checkpoint
 swat_script_test(bad_input 600 tests/run_bad_input.sh ${CMAKE_BINARY_DIR})
+
+# streaming evaluation (--seq-len whole, --positions) and swat-generate: against
+# the reference, deterministic, flat memory, bad input
+swat_script_test(stream_generate 300 tests/run_stream_generate.sh ${CMAKE_BINARY_DIR})
+
+# a real single-node SLURM: requeue on the time-limit signal, resume, scancel, sweep
+swat_script_test(slurm 900 tests/slurm/run_slurm_test.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(slurm PROPERTIES RUN_SERIAL TRUE)

@@ -34,6 +34,7 @@ typedef struct swat_trainer {
     double peak_gflops;        /* all ranks together */
     double flops_per_token;
     char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
+    int64_t fault_nonfinite_step;     /* test hook: env SWAT_FAULT_NONFINITE_STEP */
 } swat_trainer;
 
 typedef struct swat_update_stats {

@@ -131,6 +131,10 @@ static void run_eval(swat_trainer *tr, swat_metrics *mt)
 
 int main(int argc, char **argv)
 {
+    /* first of all: a signal during start-up (MPI, config, resume) must not
+     * kill the rank; it is acted on after the first update */
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
     char err[SWAT_ERR_LEN] = "";
@@ -162,8 +166,6 @@ int main(int argc, char **argv)
 
     int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
     swat_gemm_set_threads(threads);
-    signal(SIGUSR1, on_signal);
-    signal(SIGTERM, on_signal);
 
     swat_trainer tr;
     if (swat_trainer_init(&tr, &cfg, comm, err)) {
@@ -187,11 +189,14 @@ int main(int argc, char **argv)
         swat_update_stats st;
         swat_trainer_update(&tr, &st);
         if (st.nonfinite) {
-            swat_warn("update %lld: loss %g, gradient norm %g are not finite (on_nonfinite = %s)",
-                      (long long)(tr.step + (cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP ? 0 : 1)),
-                      st.loss, st.grad_norm,
-                      cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP ? "skip: update not applied" : "stop");
-            if (cfg.train.on_nonfinite == SWAT_NONFINITE_STOP) {
+            /* loss and norm are global: every rank knows, rank 0 speaks */
+            int skip = cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP;
+            if (rank == 0)
+                fprintf(stderr, "swat-train: update %lld: loss %g, gradient norm %g: not finite; %s\n",
+                        (long long)(skip ? tr.step : tr.step + 1), st.loss, st.grad_norm,
+                        skip ? "update skipped (on_nonfinite = skip)"
+                             : "stopping without saving it (on_nonfinite = stop)");
+            if (!skip) {
                 status = EXIT_NONFINITE;
                 break;
             }

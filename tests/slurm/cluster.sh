@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Private single-node SLURM for the tests (sourced, bash).
 #
 #   source tests/slurm/cluster.sh
@@ -62,8 +63,13 @@ cluster_start() {
     read -r ctld_port slurmd_port <<<"$ports"
     mkdir -p "$CLUSTER_DIR"
     chmod 755 "$CLUSTER_DIR" # munged wants every directory above its socket searchable
-    mkdir -p -m 755 "$CLUSTER_DIR/munge"
-    mkdir -p -m 700 "$CLUSTER_DIR/munge/key" "$CLUSTER_DIR/state" "$CLUSTER_DIR/spool"
+    local d=$CLUSTER_DIR
+    while d=$(dirname "$d") && [ "$d" != / ]; do
+        [ "$(( 0$(stat -c %a "$d") & 01 ))" -ne 0 ] ||
+            { cluster_log "$d is not searchable by all (munged refuses its socket below it)"; return 1; }
+    done
+    mkdir -m 755 "$CLUSTER_DIR/munge"
+    mkdir -m 700 "$CLUSTER_DIR/munge/key" "$CLUSTER_DIR/state" "$CLUSTER_DIR/spool"
     dd if=/dev/urandom of="$CLUSTER_DIR/munge/key/munge.key" bs=1024 count=1 status=none
     chmod 400 "$CLUSTER_DIR/munge/key/munge.key"
     CLUSTER_MUNGE_SOCKET=$CLUSTER_DIR/munge/munge.socket
@@ -128,15 +134,18 @@ cluster_dump_logs() {
 # Stops what cluster_start started, by pid file: never a process by name.
 cluster_stop() {
     [ -n "${CLUSTER_DIR:-}" ] || return 0
-    local f pid i ids
+    local f pid ids
     if [ -f "$CLUSTER_DIR/slurmctld.pid" ] || [ -f "$CLUSTER_DIR/slurmd.pid" ]; then
         # jobs left over by a failed test: kill them (their slurmstepd would
         # outlive slurmd) and give them a moment to go
         ids=$(timeout 10 squeue -h -t PD,R,CG,S,CF -o %A 2>/dev/null | sort -u)
         if [ -n "$ids" ]; then
-            cluster_log "killing leftover jobs: $(echo $ids)"
-            timeout 10 scancel --full --signal=KILL $ids >/dev/null 2>&1
-            timeout 10 scancel $ids >/dev/null 2>&1
+            # shellcheck disable=SC2086 # a list of job ids
+            {
+                cluster_log "killing leftover jobs:" $ids
+                timeout 10 scancel --full --signal=KILL $ids >/dev/null 2>&1
+                timeout 10 scancel $ids >/dev/null 2>&1
+            }
             cluster_wait_for 20 "[ -z \"\$(squeue -h -t R,CG -o %A)\" ]"
         fi
         timeout 20 scontrol shutdown >/dev/null 2>&1 # slurmctld and every slurmd
@@ -146,7 +155,7 @@ cluster_stop() {
         pid=$(cat "$CLUSTER_DIR/$f" 2>/dev/null)
         [ -n "$pid" ] || continue
         [ "$f" = munge/munged.pid ] && kill "$pid" 2>/dev/null
-        for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         if kill -0 "$pid" 2>/dev/null; then
             cluster_log "$f: pid $pid still alive, SIGKILL"
             kill -9 "$pid" 2>/dev/null
