@@ -100,14 +100,24 @@ void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi)
 
 /* ---- geometry --------------------------------------------------------------- */
 
-/* Query rows per block. Default measured on Zen 4 / BLIS zen3 sgemm, dh = 64,
- * T = 2048 (see the file header of tests/test_attn.c for the numbers): larger
- * blocks make the GEMMs faster (dK, dV have K = bq) but waste more of S on the
- * two triangles outside the band. */
+/* Query rows per block. A block of bq rows computes bq·(bq+w−1) scores for
+ * about bq·w useful ones, while its GEMMs get faster with bq (dK and dV have
+ * K = bq) until S and dP ([bq][bq+w−1] each) fall out of L2. Modelling the
+ * GEMM rate as bq/(bq+b0) puts the best bq near sqrt(b0·w); measured on
+ * Zen 4 with BLIS zen3 sgemm (dh = 64, T = 1024…2048, one thread, min of many
+ * runs on a shared, loaded machine), fwd+bwd rates for bq = 32…96 were within
+ * a few % of each other at w = 128…1024 (bq = 16 was 20 % slower at w = 128),
+ * and bq = 128 was 10–30 % slower from w = 512 on (S and dP reach 650 KB).
+ * Hence 16·round(sqrt(16·w)/16) clamped to [32, 64] (48 at w = 128, 64 from
+ * w = 256), with w = T for full attention. */
 static int64_t block_rows(const swat_attn_desc *a, int64_t T)
 {
     int64_t bq = a->block;
-    if (bq <= 0) bq = a->w > 0 && a->w <= 128 ? 32 : 64;
+    if (bq <= 0) {
+        double we = a->w > 0 ? (double)a->w : (double)T;
+        bq = 16 * (int64_t)floor(sqrt(16.0 * we) / 16 + 0.5);
+        bq = bq < 32 ? 32 : bq > 64 ? 64 : bq;
+    }
     return bq < T ? bq : (T > 0 ? T : 1);
 }
 
