@@ -53,6 +53,21 @@ void swat_gemm(int transa, int transb, int64_t M, int64_t N, int64_t K, swat_rea
     trans_t ta = transa ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
     trans_t tb = transb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
     swat_real a = alpha, b = beta;
+    if (M == 1) {
+        /* one row (generation, one token at a time): c = op(B)ᵀ·a as a gemv;
+         * the gemm path would pack B for a single row, ~4x slower here */
+        trans_t tv = transb ? BLIS_NO_TRANSPOSE : BLIS_TRANSPOSE;
+        dim_t rows = transb ? N : K, cols = transb ? K : N;
+        inc_t incx = transa ? lda : 1;
+#ifdef SWAT_DOUBLE
+        bli_dgemv_ex(tv, BLIS_NO_CONJUGATE, rows, cols, &a, (double *)B, ldb, 1, (double *)A, incx,
+                     &b, C, 1, NULL, &rntm);
+#else
+        bli_sgemv_ex(tv, BLIS_NO_CONJUGATE, rows, cols, &a, (float *)B, ldb, 1, (float *)A, incx,
+                     &b, C, 1, NULL, &rntm);
+#endif
+        return;
+    }
 #ifdef SWAT_DOUBLE
     bli_dgemm_ex(ta, tb, M, N, K, &a, (double *)A, lda, 1, (double *)B, ldb, 1, &b, C, ldc, 1, NULL,
                  &rntm);

@@ -12,7 +12,15 @@
  * chunk's last w−1 rows of k|v go to the right neighbour (nonblocking) while
  * the rows that need no halo are computed; in the backward the halo rows'
  * gradients go back to the left and are added, in a fixed order, before the
- * RoPE and projection backward. */
+ * RoPE and projection backward.
+ *
+ * Streaming (evaluation and generation of unbounded sequences) reuses the
+ * same halo rows: instead of the left neighbour, each layer's halo comes from
+ * its own carry, the last w−1 k|v rows (post-RoPE) of what the layer has seen
+ * of the sequence, and is refreshed after the layer from [carry ; new rows].
+ * The chunk of one step may then be any length from 1 (a generated token) up
+ * to the planned rows, and memory depends on neither the sequence length nor
+ * the number of steps. */
 #include "swat/model.h"
 
 #include "swat/comm.h"
@@ -132,6 +140,7 @@ void swat_model_free(swat_model *m)
     swat_free(m->slopes);
     swat_free(m->acts);
     swat_free(m->arena);
+    swat_free(m->carry);
     swat_free(m);
 }
 
@@ -271,11 +280,27 @@ static void halo_unpack(const swat_model *m, swat_real *qkv, const swat_real *pa
         }
 }
 
-/* The attention of one layer over query rows [t0, t1) of every sequence. */
-static void attn_rows(swat_model *m, const swat_layer_acts *a, int64_t nh_eff, int64_t p0,
-                      int64_t t0, int64_t t1)
+/* Streaming: the carry's nv valid rows (its last ones; carry row r stands
+ * for qkv row r) become k|v halo rows [nhalo − nv, nhalo) of the one
+ * sequence's qkv buffer; then the carry takes the last min(nhalo, nv + Tc)
+ * k|v rows of [halo ; chunk]: carry row r ← qkv row r + Tc (same position
+ * once the chunk's Tc rows are behind). Only valid rows are read. */
+static void carry_exchange(const swat_model *m, swat_real *carry, swat_real *qkv, int64_t nv,
+                           int64_t Tc)
 {
-    int64_t d = m->d, Tc = m->Tc, stride = (m->nhalo + Tc) * 3 * d;
+    int64_t d = m->d, nh = m->nhalo;
+    for (int64_t r = nh - nv; r < nh; r++)
+        memcpy(qkv + r * 3 * d + d, carry + r * 2 * d, sizeof(swat_real) * 2 * d);
+    int64_t keep = nv + Tc < nh ? nv + Tc : nh;
+    for (int64_t r = nh - keep; r < nh; r++)
+        memcpy(carry + r * 2 * d, qkv + (r + Tc) * 3 * d + d, sizeof(swat_real) * 2 * d);
+}
+
+/* The attention of one layer over query rows [t0, t1) of every sequence of Tc rows. */
+static void attn_rows(swat_model *m, const swat_layer_acts *a, int64_t nh_eff, int64_t p0,
+                      int64_t Tc, int64_t t0, int64_t t1)
+{
+    int64_t d = m->d, stride = (m->nhalo + Tc) * 3 * d;
     for (int64_t s = 0; s < m->mb; s++) {
         const swat_real *qkv = a->qkv + s * stride;
         const swat_real *kv0 = qkv + (m->nhalo - nh_eff) * 3 * d; /* first key row used */
@@ -301,15 +326,23 @@ static void attn_rows_backward(swat_model *m, const swat_layer_acts *a, int64_t 
     }
 }
 
-static void layer_forward(swat_model *m, swat_comm *comm, int64_t l, int64_t p0, swat_real *out)
+/* One layer over mb sequences of Tc rows (Tc ≤ the planned rows) at global
+ * positions p0…. The halo comes from the sequence-group neighbour (comm), or
+ * from this layer's streaming carry ([nhalo][2d], mb = 1), or is empty. */
+static void layer_forward(swat_model *m, swat_comm *comm, swat_real *carry, int64_t l, int64_t p0,
+                          int64_t Tc, swat_real *out)
 {
     swat_layer_acts *a = &m->acts[l];
     const swat_layer_view *w = &m->p.layers[l];
-    int64_t d = m->d, f = m->f, Tc = m->Tc, nh = m->nhalo, n = m->mb * Tc;
+    int64_t d = m->d, f = m->f, nh = m->nhalo, n = m->mb * Tc;
     int64_t stride = (nh + Tc) * 3 * d;
     int sp = comm ? swat_comm_size(comm, SWAT_SCOPE_SP) : 1;
     int has_left = sp > 1 && swat_comm_rank(comm, SWAT_SCOPE_SP) > 0;
     int64_t nh_eff = has_left ? nh : 0;
+    if (carry) {
+        SWAT_ASSERT(sp == 1 && m->mb == 1);
+        nh_eff = p0 < nh ? p0 : nh; /* the sequence's first rows have no past */
+    }
 
     swat_rmsnorm_forward(a->a, a->rstd1, a->x, w->attn_norm, n, d, m->cfg.norm_eps);
     for (int64_t s = 0; s < m->mb; s++) {
@@ -318,16 +351,17 @@ static void layer_forward(swat_model *m, swat_comm *comm, int64_t l, int64_t p0,
         /* q and k side by side are 2H heads of dh */
         if (m->cfg.rope) swat_rope_forward(rows, 3 * d, m->rope_cos, m->rope_sin, Tc, 2 * m->H, m->dh);
     }
+    if (carry) carry_exchange(m, carry, a->qkv, nh_eff, Tc);
     if (sp > 1 && nh > 0) {
         /* last nh rows of k|v to the right neighbour, left neighbour's into rows [0, nh) */
         halo_pack(m, m->halo_send, a->qkv, Tc, nh);
         swat_real *send = m->halo_send, *recv = m->halo_recv;
         swat_comm_shift_start(comm, +1, 1, &send, &recv, (size_t)(m->mb * nh * 2 * d));
-        attn_rows(m, a, nh_eff, p0, nh_eff, Tc);
+        attn_rows(m, a, nh_eff, p0, Tc, nh_eff, Tc);
         if (swat_comm_shift_wait(comm)) halo_unpack(m, a->qkv, m->halo_recv, 0, nh, 0);
-        attn_rows(m, a, nh_eff, p0, 0, nh_eff);
+        attn_rows(m, a, nh_eff, p0, Tc, 0, nh_eff);
     } else {
-        attn_rows(m, a, nh_eff, p0, 0, Tc);
+        attn_rows(m, a, nh_eff, p0, Tc, 0, Tc);
     }
 
     memcpy(a->hmid, a->x, sizeof(swat_real) * (size_t)(n * d));
@@ -401,7 +435,7 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
 
     swat_embedding_forward(m->acts[0].x, m->p.emb, tokens, n, d);
     for (int64_t l = 0; l < m->L; l++)
-        layer_forward(m, comm, l, p0, l + 1 < m->L ? m->acts[l + 1].x : m->xf);
+        layer_forward(m, comm, NULL, l, p0, m->Tc, l + 1 < m->L ? m->acts[l + 1].x : m->xf);
     swat_rmsnorm_forward(m->y, m->rstdf, m->xf, m->p.norm, n, d, m->cfg.norm_eps);
 
     swat_real *dW = m->cfg.tie_word_embeddings ? m->g.emb : m->g.lm_head;
@@ -414,5 +448,47 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
     swat_rmsnorm_backward(m->dres, m->g.norm, m->dbuf, m->xf, m->p.norm, m->rstdf, n, d);
     for (int64_t l = m->L - 1; l >= 0; l--) layer_backward(m, comm, l, p0);
     swat_embedding_backward(m->g.emb, m->dres, tokens, n, d);
+    return loss;
+}
+
+/* ---- streaming ---------------------------------------------------------------- */
+
+void swat_model_stream_begin(swat_model *m, int64_t chunk)
+{
+    SWAT_ASSERT(m->w > 0 && chunk >= 1);
+    swat_model_plan(m, 1, chunk, 1);
+    swat_free(m->carry);
+    m->carry = swat_calloc(sizeof(swat_real) * (size_t)(m->L * m->nhalo * 2 * m->d));
+    m->stream_chunk = chunk;
+    m->stream_pos = 0;
+}
+
+double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, int64_t p0,
+                              const int32_t *targets, double *row_loss, swat_real *logits_last)
+{
+    SWAT_ASSERT(m->carry && n >= 1 && n <= m->stream_chunk);
+    /* the carry holds the rows just before stream_pos: only that or a new sequence */
+    SWAT_ASSERT(p0 == 0 || p0 == m->stream_pos);
+    swat_model_plan(m, 1, m->stream_chunk, 1); /* no-op unless replanned since stream_begin */
+    /* the attention scratch planned for chunk rows must serve n ≤ chunk */
+    SWAT_ASSERT(swat_attn_scratch_elems(&m->attn, n, swat_gemm_threads()) <=
+                swat_attn_scratch_elems(&m->attn, m->stream_chunk, swat_gemm_threads()));
+    int64_t d = m->d, V = m->V, per_layer = m->nhalo * 2 * d;
+    if (m->cfg.rope) swat_rope_table(m->rope_cos, m->rope_sin, p0, n, m->dh, m->cfg.rope_theta);
+    m->rope_p0 = -1; /* the table holds n rows now, not the Tc swat_model_step caches */
+
+    swat_embedding_forward(m->acts[0].x, m->p.emb, tokens, n, d);
+    for (int64_t l = 0; l < m->L; l++)
+        layer_forward(m, NULL, m->carry + l * per_layer, l, p0, n,
+                      l + 1 < m->L ? m->acts[l + 1].x : m->xf);
+    swat_rmsnorm_forward(m->y, m->rstdf, m->xf, m->p.norm, n, d, m->cfg.norm_eps);
+
+    double loss = 0;
+    if (targets)
+        loss = swat_classifier(NULL, NULL, row_loss, m->y, m->p.lm_head, targets, n, d, V, 1,
+                               m->logits, CLASSIFIER_CHUNK);
+    if (logits_last)
+        swat_gemm(0, 1, 1, V, d, 1, m->y + (n - 1) * d, d, m->p.lm_head, d, 0, logits_last, V);
+    m->stream_pos = p0 + n;
     return loss;
 }

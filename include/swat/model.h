@@ -91,6 +91,12 @@ typedef struct swat_model {
     swat_real *halo_recv;
     size_t arena_bytes;
     void *arena;
+
+    /* streaming (swat_model_stream_begin), outside the arena */
+    swat_real *carry;     /* [L][nhalo][2d] last k|v rows (post-RoPE) seen by each layer;
+                           * row r holds position stream_pos − nhalo + r (valid when ≥ 0) */
+    int64_t stream_chunk; /* most rows one stream step takes; 0 = not streaming */
+    int64_t stream_pos;   /* tokens fed since the sequence began */
 } swat_model;
 
 /* Builds the table for a resolved config and allocates params and grads
@@ -120,6 +126,23 @@ void swat_model_plan(swat_model *m, int64_t mb, int64_t Tc, int forward_only);
 double swat_model_step(swat_model *m, struct swat_comm *comm, const int32_t *tokens,
                        const int32_t *targets, int64_t p0, double loss_scale, int backward,
                        double *row_loss);
+
+/* Streaming forward of one sequence of any length (evaluation, generation).
+ * Plans a forward-only arena for mb = 1 and `chunk` rows and allocates the
+ * per-layer carry of the last w−1 keys/values; memory then depends on chunk
+ * only, never on the sequence length. Needs window_size > 0 (asserted:
+ * callers check first). Replaces any earlier plan. */
+void swat_model_stream_begin(swat_model *m, int64_t chunk);
+
+/* Feeds tokens [n] (1 ≤ n ≤ chunk) at global positions p0 … p0+n−1, where p0
+ * is the number of tokens fed before (0 starts a new sequence). Each layer's
+ * attention sees the carried w−1 rows before p0, so the rows get exactly the
+ * values a whole-sequence forward gives them (up to rounding). With targets
+ * [n], returns Σ cross-entropy of the n rows (row_loss [n] gets each, may be
+ * NULL); without, returns 0. logits_last [V], if not NULL, receives the last
+ * row's logits (for sampling). */
+double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, int64_t p0,
+                              const int32_t *targets, double *row_loss, swat_real *logits_last);
 
 /* FLOPs per trained token, SPEC §6: 6·N_matmul + 12·L·d·w (w = T when 0). */
 double swat_model_flops_per_token(const swat_model *m, int64_t seq_len);

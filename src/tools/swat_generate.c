@@ -1,0 +1,325 @@
+/* swat-generate CKPT.h5 [--prompt TEXT | --prompt-file F] [--max-tokens N]
+ *                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
+ *                 [--chunk N] [--threads N]
+ *
+ * Samples a continuation of a prompt from a checkpoint's sliding-window model
+ * with the rolling cache of swat_model_stream_step: every layer keeps only
+ * its last w − 1 keys/values, so each new token costs the same time and the
+ * run the same memory however long the text grows (the paper's linear-cost
+ * inference). The prompt is fed in chunks of --chunk rows (default
+ * max(w, 256)), read from its source as it goes; then one token per step.
+ *
+ * Tokens: a model with vocab_size 256 is a byte model: the prompt is the
+ * bytes of TEXT (or of the file), and the continuation is written to stdout
+ * as raw bytes, flushed token by token (nothing else goes to stdout, so its
+ * length is the number of tokens; a newline is added only on a terminal).
+ * Any other vocabulary: the prompt is token ids separated by blanks or commas,
+ * and the continuation is printed as ids separated by spaces, then a newline.
+ *
+ * Sampling: temperature 0 is greedy (the lowest id among equal maxima);
+ * otherwise softmax(logits / T) restricted to the K most likely ids (--top-k,
+ * 0 = all) and then to the smallest set of most likely ids whose probability
+ * reaches P (--top-p, 1 = all), drawn with swat_rng seeded by --seed (default
+ * 1234): the same seed gives the same text. Defaults: --max-tokens 256,
+ * --temperature 1.
+ *
+ * Exit 0; or 2 with one line on stderr on bad input: a missing or malformed
+ * checkpoint, a number out of range, both or neither of --prompt and
+ * --prompt-file, an empty prompt (there is no start token to condition on:
+ * give at least one token), a token id outside the vocabulary, a
+ * full-attention model (window_size = 0 has no bounded cache), or more than
+ * one MPI rank. Speed (tokens/s) and peak RSS go to stderr at the end. */
+#include "swat/ckpt.h"
+#include "swat/comm.h"
+#include "swat/config.h"
+#include "swat/gemm.h"
+#include "swat/model.h"
+#include "swat/rng.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+typedef struct gen_args {
+    const char *ckpt, *prompt, *prompt_file;
+    int64_t max_tokens, top_k, chunk, threads;
+    double temperature, top_p;
+    uint64_t seed;
+} gen_args;
+
+static int parse_i64(const char *flag, const char *s, int64_t min, int64_t *out, char *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < min)
+        return swat_errf(err, "%s %s: expected an integer ≥ %lld", flag, s, (long long)min);
+    *out = v;
+    return 0;
+}
+
+/* A finite number in [lo, hi] (lo excluded when open_lo). */
+static int parse_f64(const char *flag, const char *s, double lo, int open_lo, double hi,
+                     double *out, char *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || (open_lo && v == lo) || v > hi)
+        return swat_errf(err, "%s %s: expected a number in %s%g, %g]", flag, s, open_lo ? "(" : "[",
+                         lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int parse_args(gen_args *a, int argc, char **argv, char *err)
+{
+    *a = (gen_args){.max_tokens = 256, .temperature = 1.0, .top_p = 1.0, .seed = 1234};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (s[0] != '-') {
+            if (a->ckpt) return swat_errf(err, "unexpected argument '%s'", s);
+            a->ckpt = s;
+            continue;
+        }
+        if (!val) return swat_errf(err, "%s needs a value", s);
+        i++;
+        if (strcmp(s, "--prompt") == 0) a->prompt = val;
+        else if (strcmp(s, "--prompt-file") == 0) a->prompt_file = val;
+        else if (strcmp(s, "--max-tokens") == 0) {
+            if (parse_i64(s, val, 0, &a->max_tokens, err)) return -1;
+        } else if (strcmp(s, "--temperature") == 0) {
+            if (parse_f64(s, val, 0, 0, 1e6, &a->temperature, err)) return -1;
+        } else if (strcmp(s, "--top-k") == 0) {
+            if (parse_i64(s, val, 0, &a->top_k, err)) return -1;
+        } else if (strcmp(s, "--top-p") == 0) {
+            if (parse_f64(s, val, 0, 1, 1, &a->top_p, err)) return -1;
+        } else if (strcmp(s, "--seed") == 0) {
+            int64_t v;
+            if (parse_i64(s, val, 0, &v, err)) return -1;
+            a->seed = (uint64_t)v;
+        } else if (strcmp(s, "--chunk") == 0) {
+            if (parse_i64(s, val, 1, &a->chunk, err)) return -1;
+        } else if (strcmp(s, "--threads") == 0) {
+            if (parse_i64(s, val, 1, &a->threads, err)) return -1;
+        } else
+            return swat_errf(err, "unknown option '%s'", s);
+    }
+    if (!a->ckpt || !a->prompt == !a->prompt_file)
+        return swat_errf(err, "usage: swat-generate CKPT.h5 (--prompt TEXT | --prompt-file F) [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chunk N] [--threads N]");
+    return 0;
+}
+
+/* ---- prompt source: bytes, or token ids in text ------------------------------- */
+
+typedef struct prompt_src {
+    FILE *f;
+    const char *name; /* for messages */
+    int bytes;        /* byte model: every byte a token */
+    int64_t V, read;  /* tokens read so far */
+} prompt_src;
+
+/* Reads up to max tokens into out; returns how many (0 at the end), −1 on a
+ * malformed id (err set). */
+static int64_t prompt_read(prompt_src *p, int32_t *out, int64_t max, char *err)
+{
+    int64_t n = 0;
+    if (p->bytes) {
+        unsigned char b[4096];
+        while (n < max) {
+            size_t want = (size_t)(max - n) < sizeof b ? (size_t)(max - n) : sizeof b;
+            size_t got = fread(b, 1, want, p->f);
+            for (size_t i = 0; i < got; i++) out[n++] = b[i];
+            if (got < want) break;
+        }
+    } else {
+        while (n < max) {
+            int c;
+            while ((c = fgetc(p->f)) != EOF && (isspace(c) || c == ',')) {}
+            if (c == EOF) break;
+            char id[24];
+            size_t len = 0;
+            while (c != EOF && !isspace(c) && c != ',') {
+                if (len + 1 < sizeof id) id[len++] = (char)c;
+                else return swat_errf(err, "%s: token %lld is not an id", p->name, (long long)(p->read + n));
+                c = fgetc(p->f);
+            }
+            id[len] = 0;
+            char *end;
+            errno = 0;
+            long long v = strtoll(id, &end, 10);
+            if (*end || errno || v < 0 || v >= p->V)
+                return swat_errf(err, "%s: token %lld '%s' is not an id in [0, %lld)", p->name,
+                                 (long long)(p->read + n), id, (long long)p->V);
+            out[n++] = (int32_t)v;
+        }
+    }
+    if (ferror(p->f)) return swat_errf(err, "%s: read error: %s", p->name, strerror(errno));
+    p->read += n;
+    return n;
+}
+
+/* ---- sampling ------------------------------------------------------------------- */
+
+typedef struct cand {
+    double z; /* logit / temperature, then probability */
+    int32_t id;
+} cand;
+
+/* Descending logit, then ascending id: a total order, so ties are reproducible. */
+static int cand_cmp(const void *x, const void *y)
+{
+    const cand *a = x, *b = y;
+    if (a->z != b->z) return a->z > b->z ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int32_t sample(const gen_args *a, const swat_real *logits, int64_t V, cand *c, swat_rng *r)
+{
+    if (a->temperature == 0) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < V; i++)
+            if (logits[i] > logits[best]) best = i;
+        return (int32_t)best;
+    }
+    for (int64_t i = 0; i < V; i++) c[i] = (cand){(double)logits[i] / a->temperature, (int32_t)i};
+    int64_t n = V;
+    int filter = (a->top_k > 0 && a->top_k < V) || a->top_p < 1;
+    if (filter) qsort(c, (size_t)V, sizeof *c, cand_cmp);
+    if (a->top_k > 0 && a->top_k < n) n = a->top_k;
+    double mx = c[0].z, sum = 0;
+    for (int64_t i = 1; i < n; i++) mx = c[i].z > mx ? c[i].z : mx;
+    for (int64_t i = 0; i < n; i++) sum += c[i].z = exp(c[i].z - mx);
+    if (a->top_p < 1) { /* smallest prefix (most likely first) whose mass reaches top_p */
+        double cum = 0, need = a->top_p * sum;
+        int64_t k = 0;
+        while (k < n && cum < need) cum += c[k++].z;
+        n = k > 0 ? k : 1;
+        sum = cum > 0 ? cum : c[0].z;
+    }
+    double u = swat_rng_uniform(r) * sum, acc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        acc += c[i].z;
+        if (u < acc) return c[i].id;
+    }
+    return c[n - 1].id; /* u within rounding of the total */
+}
+
+static void emit(int bytes, int32_t tok, int64_t k)
+{
+    if (bytes)
+        fputc(tok, stdout);
+    else
+        printf(k ? " %d" : "%d", tok);
+    fflush(stdout);
+}
+
+static int fail(const char *msg, swat_comm *comm, int rank)
+{
+    if (rank == 0) fprintf(stderr, "swat-generate: %s\n", msg);
+    swat_comm_free(comm);
+    swat_comm_finalize();
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int world = swat_comm_init(&argc, &argv);
+    int rank = swat_comm_world_rank();
+    swat_comm *comm = swat_comm_create(1);
+    char err[SWAT_ERR_LEN] = "";
+    gen_args a;
+    swat_config cfg;
+    if (world > 1) return fail("runs on one rank (start it without mpirun -n N > 1)", comm, rank);
+    if (parse_args(&a, argc, argv, err) || swat_ckpt_read_config(a.ckpt, &cfg, err))
+        return fail(err, comm, rank);
+    if (cfg.model.window_size <= 0) {
+        snprintf(err, sizeof err, "%s: window_size = 0 (full attention) has no bounded cache to "
+                 "generate with; use a sliding-window model", a.ckpt);
+        return fail(err, comm, rank);
+    }
+    prompt_src ps = {.name = a.prompt_file ? a.prompt_file : "--prompt",
+                     .bytes = cfg.model.vocab_size == 256,
+                     .V = cfg.model.vocab_size};
+    if (a.prompt && !a.prompt[0]) {
+        swat_errf(err, "--prompt is empty: give at least one token to start from (the model has "
+                  "no start token)");
+        return fail(err, comm, rank);
+    }
+    ps.f = a.prompt_file ? fopen(a.prompt_file, "rb")
+                         : fmemopen((void *)a.prompt, strlen(a.prompt), "rb");
+    if (!ps.f) {
+        snprintf(err, sizeof err, "%s: cannot open: %s", ps.name, strerror(errno));
+        return fail(err, comm, rank);
+    }
+
+    swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
+    swat_model *m = swat_model_create(&cfg.model, 1);
+    if (swat_ckpt_load(comm, a.ckpt, m, m->params, NULL, NULL, 0, m->nparams_pad, NULL, err)) {
+        swat_model_free(m);
+        fclose(ps.f);
+        return fail(err, comm, rank);
+    }
+    int64_t V = m->V, w = m->w;
+    int64_t chunk = a.chunk > 0 ? a.chunk : (w > 256 ? w : 256);
+    swat_model_stream_begin(m, chunk);
+    int32_t *buf = swat_malloc(sizeof(int32_t) * (size_t)chunk);
+    swat_real *logits = swat_malloc(sizeof(swat_real) * (size_t)V);
+    cand *cands = swat_malloc(sizeof(cand) * (size_t)V);
+    swat_rng rng;
+    swat_rng_seed(&rng, a.seed, 0x67656e); /* "gen": a stream of its own */
+
+    /* the prompt, chunk by chunk, as it is read; the last chunk's logits remain */
+    double t0 = swat_now();
+    int64_t p = 0, n;
+    while ((n = prompt_read(&ps, buf, chunk, err)) > 0) {
+        swat_model_stream_step(m, buf, n, p, NULL, NULL, logits);
+        p += n;
+    }
+    int bad = n < 0;
+    fclose(ps.f);
+    if (!bad && p == 0)
+        swat_errf(err, "%s: the prompt is empty: give at least one token to start from "
+                  "(the model has no start token)", ps.name);
+    if (bad || p == 0) {
+        swat_free(buf);
+        swat_free(logits);
+        swat_free(cands);
+        swat_model_free(m);
+        return fail(err, comm, rank);
+    }
+    double t1 = swat_now();
+
+    /* one token a step: sample from the last logits, feed it back */
+    for (int64_t k = 0; k < a.max_tokens; k++) {
+        int32_t tok = sample(&a, logits, V, cands, &rng);
+        emit(ps.bytes, tok, k);
+        if (k + 1 < a.max_tokens) swat_model_stream_step(m, &tok, 1, p++, NULL, NULL, logits);
+    }
+    if (!ps.bytes && a.max_tokens > 0) printf("\n");
+    else if (ps.bytes && isatty(STDOUT_FILENO)) printf("\n");
+    fflush(stdout);
+    double t2 = swat_now();
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr,
+            "swat-generate: prompt %lld tokens in %.3fs (%.0f tok/s); %lld tokens in %.3fs "
+            "(%.1f tok/s); cache %lld rows a layer; peak RSS %.1f MiB\n",
+            (long long)ps.read, t1 - t0, (double)ps.read / (t1 - t0), (long long)a.max_tokens,
+            t2 - t1, t2 > t1 ? (double)a.max_tokens / (t2 - t1) : 0.0, (long long)(w - 1),
+            (double)ru.ru_maxrss / 1024.0);
+    swat_free(buf);
+    swat_free(logits);
+    swat_free(cands);
+    swat_model_free(m);
+    swat_comm_free(comm);
+    swat_comm_finalize();
+    return 0;
+}
