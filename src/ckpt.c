@@ -22,8 +22,15 @@
  *     shards overwrite every byte), collective transfers, large datasets
  *     aligned to 1 MiB and metadata aggregated in 1 MiB blocks written
  *     collectively, so a save is a few hundred large writes.
+ *   - Loading makes the same collective HDF5 calls but asks for independent
+ *     MPI-IO underneath: Open MPI 4.1's OMPIO returns zeros from a collective
+ *     read where ranks' ranges partly overlap (resharding does that; see
+ *     test_reshard), and a contiguous range per rank gains nothing from
+ *     two-phase aggregation.
  *   - Atomic publish (Redis rdbSave): DIR/.ckpt-<step>.h5.tmp → H5Fclose →
- *     rank 0 fsyncs it, renames it to DIR/ckpt-<step>.h5 and fsyncs DIR. */
+ *     rank 0 fsyncs it, renames it to DIR/ckpt-<step>.h5 and fsyncs DIR; then
+ *     it prunes beyond `keep` (never the file just written) and removes
+ *     temporary files of saves that died. */
 #include "swat/ckpt.h"
 
 #include <hdf5.h>
@@ -81,7 +88,7 @@ static void h5_reason(char *buf, size_t len)
     H5Eclear2(H5E_DEFAULT);
 }
 
-/* err = "CKPT: <what>: <HDF5's reason>"; returns -1. */
+/* err = "<what>: <HDF5's reason>"; returns -1. */
 static int __attribute__((format(printf, 2, 3))) h5_fail(char *err, const char *fmt, ...)
 {
     char why[200], what[SWAT_ERR_LEN];
@@ -90,8 +97,8 @@ static int __attribute__((format(printf, 2, 3))) h5_fail(char *err, const char *
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (why[0]) return swat_errf(err, "CKPT: %s: %s", what, why);
-    return swat_errf(err, "CKPT: %s", what);
+    if (why[0]) return swat_errf(err, "%s: %s", what, why);
+    return swat_errf(err, "%s", what);
 }
 
 /* An HDF5 call that failed (negative result) fills err with HDF5's reason at
@@ -123,20 +130,37 @@ static hid_t real_memtype(void)
     return sizeof(swat_real) == sizeof(float) ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
 }
 
-/* MPI-IO over the world, collective metadata, aligned large objects. */
-static hid_t make_fapl(swat_comm *c)
+/* Serial read-only opening: try file locks, but go on where the file system
+ * has them disabled (common on Lustre), since these opens only read. */
+static hid_t open_serial(const char *path)
 {
-    MPI_Comm world = *(const MPI_Comm *)swat_comm_mpi_world(c);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
-    if (H5Pset_fapl_mpio(fapl, world, MPI_INFO_NULL) < 0 ||
-        H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
-        H5Pset_alignment(fapl, CKPT_ALIGN_THRESHOLD, CKPT_ALIGN) < 0 ||
-        H5Pset_meta_block_size(fapl, CKPT_META_BLOCK) < 0) {
-        H5Pclose(fapl);
-        return -1;
-    }
+    hid_t fid = -1;
+    if (H5Pset_file_locking(fapl, 1, 1) >= 0) fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    /* closing the list would clear the error stack the caller reports */
+    hid_t saved = H5Eget_current_stack();
+    H5Pclose(fapl);
+    if (saved >= 0) H5Eset_current_stack(saved);
+    return fid;
+}
+
+/* MPI-IO over the world, collective metadata, aligned large objects. */
+static hid_t make_fapl(swat_comm *c, const char *file, char *err)
+{
+    MPI_Comm world = *(const MPI_Comm *)swat_comm_mpi_world(c);
+    hid_t fapl = -1;
+    H5_TRY(fapl = H5Pcreate(H5P_FILE_ACCESS), "%s: file access properties", file);
+    H5_TRY(H5Pset_fapl_mpio(fapl, world, MPI_INFO_NULL), "%s: MPI-IO driver", file);
+    H5_TRY(H5Pset_all_coll_metadata_ops(fapl, 1), "%s: file access properties", file);
+    H5_TRY(H5Pset_coll_metadata_write(fapl, 1), "%s: file access properties", file);
+    H5_TRY(H5Pset_alignment(fapl, CKPT_ALIGN_THRESHOLD, CKPT_ALIGN), "%s: file access properties",
+           file);
+    H5_TRY(H5Pset_meta_block_size(fapl, CKPT_META_BLOCK), "%s: file access properties", file);
     return fapl;
+done:
+    if (fapl >= 0) H5Pclose(fapl);
+    return -1;
 }
 
 typedef struct write_plists {
@@ -164,7 +188,6 @@ static int plists_open(write_plists *pl, char *err)
     H5_TRY(H5Pset_fill_time(pl->dcpl, H5D_FILL_TIME_NEVER), "dataset property list");
     H5_TRY(pl->dxpl = H5Pcreate(H5P_DATASET_XFER), "transfer property list");
     H5_TRY(H5Pset_dxpl_mpio(pl->dxpl, H5FD_MPIO_COLLECTIVE), "transfer property list");
-    if (getenv("CKPT_INDIV")) H5Pset_dxpl_mpio_collective_opt(pl->dxpl, H5FD_MPIO_INDIVIDUAL_IO);
     return 0;
 done:
     plists_close(pl);
@@ -278,19 +301,19 @@ static hid_t attr_open(hid_t loc, const char *file, const char *name, H5T_class_
     htri_t exists;
     H5_TRY(exists = H5Aexists(loc, name), "%s: attribute %s", file, name);
     if (!exists) {
-        swat_errf(err, "CKPT: %s: no attribute %s (not a swat checkpoint?)", file, name);
+        swat_errf(err, "%s: no attribute %s (not a swat checkpoint?)", file, name);
         goto done;
     }
     H5_TRY(attr = H5Aopen(loc, name, H5P_DEFAULT), "%s: opening attribute %s", file, name);
     H5_TRY(type = H5Aget_type(attr), "%s: attribute %s", file, name);
     H5_TRY(space = H5Aget_space(attr), "%s: attribute %s", file, name);
     if (H5Tget_class(type) != cls) {
-        swat_errf(err, "CKPT: %s: attribute %s is not %s", file, name,
+        swat_errf(err, "%s: attribute %s is not %s", file, name,
                   cls == H5T_STRING ? "a string" : "an integer");
         goto done;
     }
     if (H5Sget_simple_extent_npoints(space) != 1) {
-        swat_errf(err, "CKPT: %s: attribute %s holds %lld values, not one", file, name,
+        swat_errf(err, "%s: attribute %s holds %lld values, not one", file, name,
                   (long long)H5Sget_simple_extent_npoints(space));
         goto done;
     }
@@ -336,7 +359,7 @@ static int attr_read_str(hid_t loc, const char *file, const char *name, char **o
         H5_TRY(H5Aread(attr, mtype, &vl), "%s: reading attribute %s", file, name);
         size_t n = vl ? strnlen(vl, CKPT_MAX_STRING + 1) : 0;
         if (n > CKPT_MAX_STRING) {
-            swat_errf(err, "CKPT: %s: attribute %s is longer than %zu bytes", file, name,
+            swat_errf(err, "%s: attribute %s is longer than %zu bytes", file, name,
                       CKPT_MAX_STRING);
             goto done;
         }
@@ -346,7 +369,7 @@ static int attr_read_str(hid_t loc, const char *file, const char *name, char **o
     } else {
         size_t n = H5Tget_size(ftype);
         if (n == 0 || n > CKPT_MAX_STRING) {
-            swat_errf(err, "CKPT: %s: attribute %s has %zu bytes (at most %zu accepted)", file,
+            swat_errf(err, "%s: attribute %s has %zu bytes (at most %zu accepted)", file,
                       name, n, CKPT_MAX_STRING);
             goto done;
         }
@@ -379,12 +402,12 @@ static int check_format(hid_t fid, const char *file, char *err)
     int rc = -1;
     if (attr_read_str(fid, file, "format", &format, err)) goto done;
     if (strcmp(format, CKPT_FORMAT) != 0) {
-        swat_errf(err, "CKPT: %s: format is '%.40s', not '%s'", file, format, CKPT_FORMAT);
+        swat_errf(err, "%s: format is '%.40s', not '%s'", file, format, CKPT_FORMAT);
         goto done;
     }
     if (attr_read_i64(fid, file, "format_version", &version, err)) goto done;
     if (version != CKPT_VERSION) {
-        swat_errf(err, "CKPT: %s: format_version %lld is not supported (this build reads %d)",
+        swat_errf(err, "%s: format_version %lld is not supported (this build reads %d)",
                   file, (long long)version, CKPT_VERSION);
         goto done;
     }
@@ -468,21 +491,22 @@ static int list_checkpoints(const char *dir, ckpt_entry **out)
 static int mkdir_p(const char *dir, char *err)
 {
     char p[SWAT_PATH_LEN];
-    if (!dir[0]) return swat_errf(err, "CKPT: empty checkpoint directory name");
-    if (strlen(dir) >= sizeof p) return swat_errf(err, "CKPT: directory name too long: %.80s…", dir);
+    if (!dir[0]) return swat_errf(err, "empty checkpoint directory name");
+    if (strlen(dir) >= sizeof p)
+        return swat_errf(err, "directory name too long: %.80s…", dir);
     strcpy(p, dir);
     for (char *s = p + 1;; s++) {
         if (*s != '/' && *s != '\0') continue;
         char keep = *s;
         *s = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            return swat_errf(err, "CKPT: cannot create directory %s: %s", p, strerror(errno));
+            return swat_errf(err, "cannot create directory %s: %s", p, strerror(errno));
         *s = keep;
         if (!keep) break;
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return swat_errf(err, "CKPT: %s is not a directory", dir);
+        return swat_errf(err, "%s is not a directory", dir);
     return 0;
 }
 
@@ -502,34 +526,58 @@ static int fsync_path(const char *path, int is_dir)
 static int publish(const char *tmp, const char *final, const char *dir, char *err)
 {
     if (fsync_path(tmp, 0) != 0)
-        return swat_errf(err, "CKPT: fsync %s: %s", tmp, strerror(errno));
+        return swat_errf(err, "fsync %s: %s", tmp, strerror(errno));
     if (rename(tmp, final) != 0)
-        return swat_errf(err, "CKPT: cannot rename %s to %s: %s", tmp, final, strerror(errno));
+        return swat_errf(err, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
     if (fsync_path(dir, 1) != 0) {
         int saved = errno;
         unlink(final);
-        return swat_errf(err, "CKPT: fsync of directory %s: %s", dir, strerror(saved));
+        return swat_errf(err, "fsync of directory %s: %s", dir, strerror(saved));
     }
     return 0;
 }
 
-/* Rank 0: removes the oldest checkpoints beyond `keep` (keep <= 0: none). */
-static void prune(const char *dir, int keep)
+/* 1 if name is exactly .ckpt-<8 digits>.h5.tmp (left by a save that died). */
+static int is_stale_tmp(const char *name)
 {
-    if (keep <= 0) return;
+    if (strlen(name) != CKPT_NAME_LEN + 5 || name[0] != '.' ||
+        strcmp(name + CKPT_NAME_LEN + 1, ".tmp") != 0)
+        return 0;
+    char base[CKPT_NAME_LEN + 1];
+    memcpy(base, name + 1, CKPT_NAME_LEN);
+    base[CKPT_NAME_LEN] = '\0';
+    return ckpt_name_step(base) >= 0;
+}
+
+/* Rank 0, after a save of step `saved`: removes the oldest checkpoints beyond
+ * `keep` (keep <= 0 keeps all) but never the one just written, and the
+ * temporary files of saves that died. Failures only warn: the new
+ * checkpoint is already safe. */
+static void prune(const char *dir, int keep, long long saved)
+{
+    char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 8];
     ckpt_entry *e;
     int n = list_checkpoints(dir, &e);
-    for (int i = keep; i < n; i++) {
-        char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 2];
+    for (int i = keep > 0 ? keep : n; i < n; i++) {
+        if (e[i].step == saved) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
-        if (unlink(path) != 0) swat_warn("cannot remove old checkpoint %s: %s", path, strerror(errno));
+        if (unlink(path) != 0)
+            swat_warn("cannot remove old checkpoint %s: %s", path, strerror(errno));
     }
     swat_free(e);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (!is_stale_tmp(de->d_name)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) == 0)
+            swat_warn("removed %s, left by a save that did not finish", path);
+    }
+    if (d) closedir(d);
 }
 
 /* ---- tensors --------------------------------------------------------------------- */
 
-static double g_tcreate, g_twrite;
 /* Creates dataset `name` with t's shape (collective) and writes this rank's
  * part, tensor elements [a, b) from src (src[0] is element a). */
 static int write_tensor(hid_t fid, const char *file, const char *name, const swat_tensor *t,
@@ -541,16 +589,14 @@ static int write_tensor(hid_t fid, const char *file, const char *name, const swa
     hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
     int rc = -1;
     H5_TRY(fspace = H5Screate_simple(t->ndim, dims, NULL), "%s: dataspace of %s", file, name);
-    double tc0 = swat_now();
     H5_TRY(dset = H5Dcreate2(fid, name, H5T_IEEE_F32LE, fspace, pl->lcpl, pl->dcpl, H5P_DEFAULT),
            "%s: creating dataset %s", file, name);
-    g_tcreate += swat_now() - tc0;
     H5_TRY(select_range(fspace, t, a, b), "%s: selecting in dataset %s", file, name);
+    /* a rank that failed here would leave the others inside the collective */
+    SWAT_ASSERT(H5Sget_select_npoints(fspace) == (hssize_t)(b - a));
     H5_TRY(mspace = memory_space(b - a), "%s: memory space of %s", file, name);
-    tc0 = swat_now();
     H5_TRY(H5Dwrite(dset, real_memtype(), mspace, fspace, pl->dxpl, b > a ? src : &nothing),
            "%s: writing dataset %s", file, name);
-    g_twrite += swat_now() - tc0;
     rc = 0;
 done:
     if (dset >= 0) H5Dclose(dset);
@@ -610,13 +656,13 @@ static hid_t open_tensor(hid_t fid, const char *file, const char *name, const sw
             snprintf(got, sizeof got, "[%llu]", (unsigned long long)dims[0]);
         else
             snprintf(got, sizeof got, "%d dimensions", nd);
-        swat_errf(err, "CKPT: %s: dataset %s has shape %s, the model needs %s", file, name, got,
+        swat_errf(err, "%s: dataset %s has shape %s, the model needs %s", file, name, got,
                   need);
         goto done;
     }
     size_t size = H5Tget_size(type);
     if (H5Tget_class(type) != H5T_FLOAT || (size != 4 && size != 8)) {
-        swat_errf(err, "CKPT: %s: dataset %s is not float32 or float64", file, name);
+        swat_errf(err, "%s: dataset %s is not float32 or float64", file, name);
         goto done;
     }
     H5Tclose(type);
@@ -639,6 +685,8 @@ static int read_tensor(hid_t fid, const char *file, const char *name, const swat
     if ((dset = open_tensor(fid, file, name, t, err)) < 0) goto done;
     H5_TRY(fspace = H5Dget_space(dset), "%s: dataset %s", file, name);
     H5_TRY(select_range(fspace, t, a, b), "%s: selecting in dataset %s", file, name);
+    /* a rank that failed here would leave the others inside the collective */
+    SWAT_ASSERT(H5Sget_select_npoints(fspace) == (hssize_t)(b - a));
     H5_TRY(mspace = memory_space(b - a), "%s: memory space of %s", file, name);
     H5_TRY(H5Dread(dset, real_memtype(), mspace, fspace, dxpl, b > a ? dst : &nothing),
            "%s: reading dataset %s", file, name);
@@ -681,19 +729,17 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
     char *config_text = NULL;
     int failed = 0, rc = -1;
     err[0] = '\0';
-    double t_0 = swat_now();
-#define TRACE(what) if (rank == 0 && getenv("CKPT_TRACE")) fprintf(stderr, "  %-10s %.3f\n", what, swat_now() - t_0)
 
     /* every rank takes the same decisions from the same arguments */
     if (st->step < 0 || st->step > CKPT_MAX_STEP)
-        failed = swat_errf(err, "CKPT: step %lld does not fit the 8-digit file name",
+        failed = swat_errf(err, "step %lld does not fit the 8-digit file name",
                            (long long)st->step);
     else if (snprintf(tmp, sizeof tmp, "%s/.ckpt-%08lld.h5.tmp", dir, (long long)st->step) >=
                  (int)sizeof tmp ||
              snprintf(final, sizeof final, "%s/ckpt-%08lld.h5", dir, (long long)st->step) >=
                  (int)sizeof final) {
         tmp[0] = '\0'; /* never unlink a truncated name */
-        failed = swat_errf(err, "CKPT: checkpoint path too long in %.80s…", dir);
+        failed = swat_errf(err, "checkpoint path too long in %.80s…", dir);
     }
     if (!failed && rank == 0) {
         failed = mkdir_p(dir, err);
@@ -707,12 +753,11 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
     swat_comm_bcast(c, created, sizeof created, 0);
     config_text = swat_config_to_string(cfg);
 
-    if ((fapl = make_fapl(c)) < 0) failed = h5_fail(err, "%s: file access property list", tmp);
+    if ((fapl = make_fapl(c, tmp, err)) < 0) failed = -1;
     if (!failed) failed = plists_open(&pl, err);
     if (!failed && (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         failed = h5_fail(err, "cannot create %s", tmp);
     if (sync_error(c, failed, err)) goto done;
-    TRACE("created");
 
     failed = attr_write_str(fid, tmp, "format", CKPT_FORMAT, err) ||
              attr_write_i64(fid, tmp, "format_version", CKPT_VERSION, err) ||
@@ -743,24 +788,28 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
              write_scalar(fid, tmp, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
              write_scalar(fid, tmp, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
     if (sync_error(c, failed, err)) goto done;
-    TRACE("written");
-    if (getenv("CKPT_TRACE")) fprintf(stderr, "  [%d] create %.3f write %.3f\n", rank, g_tcreate, g_twrite);
-    g_tcreate = g_twrite = 0;
 
     herr_t closed = H5Fclose(fid);
     fid = -1;
     if (closed < 0) failed = h5_fail(err, "closing %s", tmp);
     if (sync_error(c, failed, err)) goto done;
 
-    TRACE("closed");
     if (rank == 0) failed = publish(tmp, final, dir, err);
     if (sync_error(c, failed, err)) goto done;
-    TRACE("published");
-    if (rank == 0) prune(dir, keep);
-    TRACE("pruned");
+    if (rank == 0) prune(dir, keep, (long long)st->step);
     rc = 0;
 done:
-    if (fid >= 0) H5Fclose(fid); /* collective: every rank arrives here together */
+    if (fid >= 0) {
+        /* A failed save (disk full) must still close: HDF5 flushes its
+         * metadata on close, and a file it cannot close crashes the library
+         * at MPI_Finalize. Emptying the doomed temporary first gives the
+         * flush room; the file is removed below anyway. */
+        swat_comm_barrier(c);
+        if (rank == 0 && tmp[0] && truncate(tmp, 0) != 0)
+            swat_warn("%s: cannot truncate: %s", tmp, strerror(errno));
+        swat_comm_barrier(c);
+        H5Fclose(fid); /* collective: every rank arrives here together */
+    }
     plists_close(&pl);
     if (fapl >= 0) H5Pclose(fapl);
     free(config_text);
@@ -773,7 +822,7 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
     h5_quiet();
     ckpt_entry *e;
     int n = list_checkpoints(dir, &e);
-    if (n < 0) return swat_errf(err, "CKPT: cannot read directory %s: %s", dir, strerror(errno));
+    if (n < 0) return swat_errf(err, "cannot read directory %s: %s", dir, strerror(errno));
     if (n == 0) return 1;
 
     char tried[SWAT_ERR_LEN] = "";
@@ -781,21 +830,21 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
     for (int i = 0; i < n; i++) {
         char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 2], why[SWAT_ERR_LEN];
         snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
-        hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t fid = open_serial(path);
         int bad = fid < 0 ? h5_fail(why, "%s: cannot open", path) : check_format(fid, path, why);
         if (fid >= 0) H5Fclose(fid);
         if (!bad) {
             if (strlen(path) >= path_len) {
                 swat_free(e);
-                return swat_errf(err, "CKPT: checkpoint path too long: %.80s…", path);
+                return swat_errf(err, "checkpoint path too long: %.80s…", path);
             }
             strcpy(path_out, path);
             swat_free(e);
             return 0;
         }
-        /* "CKPT: <path>: reason" → "reason" */
+        /* "<path>: reason" → "reason" */
         const char *reason = why;
-        size_t pre = strlen("CKPT: ") + strlen(path) + 2;
+        size_t pre = strlen("") + strlen(path) + 2;
         if (strlen(why) > pre && strncmp(why + 6, path, strlen(path)) == 0) reason = why + pre;
         swat_warn("skipping checkpoint %s: %s", path, reason);
         if (used < sizeof tried) {
@@ -805,7 +854,7 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
         }
     }
     swat_free(e);
-    return swat_errf(err, "CKPT: no usable checkpoint in %s: %s", dir, tried);
+    return swat_errf(err, "no usable checkpoint in %s: %s", dir, tried);
 }
 
 int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err)
@@ -813,7 +862,7 @@ int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err)
     h5_quiet();
     int rc = -1;
     hid_t fid;
-    H5_TRY(fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), "%s: cannot open", path);
+    H5_TRY(fid = open_serial(path), "%s: cannot open", path);
     rc = check_format(fid, path, err);
     if (rc == 0) rc = read_config_attr(fid, path, cfg, err);
     H5Fclose(fid);
@@ -834,13 +883,10 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
     int failed = 0, rc = -1;
     err[0] = '\0';
 
-    if ((fapl = make_fapl(c)) < 0) failed = h5_fail(err, "%s: file access property list", path);
+    if ((fapl = make_fapl(c, path, err)) < 0) failed = -1;
     if (!failed && (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0)
         failed = h5_fail(err, "%s: transfer property list", path);
-    /* collective at the HDF5 level, independent reads below it: Open MPI
-     * 4.1's OMPIO returns zeros from a collective read where the ranks'
-     * ranges partly overlap (resharding does that), and a rank's contiguous
-     * range gains nothing from two-phase aggregation anyway */
+    /* collective at the HDF5 level, independent reads below it (see the top) */
     if (!failed && (H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
                     H5Pset_dxpl_mpio_collective_opt(dxpl, H5FD_MPIO_INDIVIDUAL_IO) < 0))
         failed = h5_fail(err, "%s: transfer property list", path);
@@ -857,7 +903,9 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
     if (!failed) {
         char why[SWAT_ERR_LEN];
         if (!swat_config_same_model(&file_cfg->model, &model->cfg, why))
-            failed = swat_errf(err, "CKPT: checkpoint model differs from the config: %.300s (%s)",
+            failed = swat_errf(err,
+                               "checkpoint model differs from the config: %.300s "
+                               "(checkpoint vs config; %s)",
                                why, path);
     }
     if (sync_error(c, failed, err)) goto done;

@@ -9,7 +9,7 @@ set(SWAT_PY /usr/bin/python3)
 function(swat_script_test name timeout)
   add_test(NAME ${name} COMMAND ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout}
-    ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
+    ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1;${SWAT_TEST_ENV}")
 endfunction()
 
 # one rank, every attention variant the SPEC names
@@ -41,10 +41,10 @@ swat_script_test(train_eval_np1 300 tests/run_train_eval.sh ${CMAKE_BINARY_DIR} 
 swat_script_test(train_eval_sp2 300 tests/run_train_eval.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2")
 
 # exact resume (bit for bit on the same layout) and resharding to others
-swat_script_test(resume_exact_np1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 "" 1 "")
+swat_script_test(resume_exact_np1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 - 1 -)
 swat_script_test(resume_exact_sp2_dp2 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2" 4 "parallel.sp=2")
-swat_script_test(reshard_2_to_1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2" 1 "")
-swat_script_test(reshard_1_to_4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 "" 4 "parallel.sp=4")
+swat_script_test(reshard_2_to_1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2" 1 -)
+swat_script_test(reshard_1_to_4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 - 4 "parallel.sp=4")
 swat_script_test(reshard_sp2dp2_to_sp4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2" 4 "parallel.sp=4")
 
 # bad input of every kind: one line, non-zero exit, no checkpoint
@@ -53,6 +53,9 @@ swat_script_test(bad_input 600 tests/run_bad_input.sh ${CMAKE_BINARY_DIR})
 # streaming evaluation (--seq-len whole, --positions) and swat-generate: against
 # the reference, deterministic, flat memory, bad input
 swat_script_test(stream_generate 300 tests/run_stream_generate.sh ${CMAKE_BINARY_DIR})
+
+# faults: NaN (stop/skip), disk full, read-only run dir, a rank killed (root: mounts tmpfs)
+swat_script_test(faults 600 tests/run_faults.sh ${CMAKE_BINARY_DIR})
 
 # a real single-node SLURM: requeue on the time-limit signal, resume, scancel, sweep
 swat_script_test(slurm 900 tests/slurm/run_slurm_test.sh ${CMAKE_BINARY_DIR})

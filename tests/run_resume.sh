@@ -5,8 +5,9 @@
 # bit-identical; another layout: equal up to float rounding. metrics.jsonl of
 # the resumed run must list every step exactly once.
 # usage: tests/run_resume.sh BUILD_DIR NP_A "SETS_A" NP_B "SETS_B" [--set k=v]...
+#   SETS "-" = none (CMake drops empty arguments)
 set -euo pipefail
-build=$(cd "$1" && pwd); npa=$2; setsa=$3; npb=$4; setsb=$5; shift 5
+build=$(cd "$1" && pwd); npa=$2; setsa=${3#-}; npb=$4; setsb=${5#-}; shift 5
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 work=$(mktemp -d "$build/resume.XXXXXX")

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Faults: a NaN gradient (both policies), a full disk and a read-only run
+# directory while saving, and a rank killed with SIGKILL in the middle of a
+# run. Each must end promptly with a clear line and a distinct status, leave
+# the previous checkpoint intact and usable, and never a torn file under a
+# final name; the killed run must resume from its newest complete checkpoint.
+# usage: tests/run_faults.sh BUILD_DIR   (as root: mounts small tmpfs)
+set -uo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+work=$(mktemp -d "$build/faults.XXXXXX")
+mnt=$work/mnt
+cleanup() { mountpoint -q "$mnt" && umount "$mnt"; rm -rf "$work"; }
+trap cleanup EXIT
+export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+cfg=tests/configs/ref.ini
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok    $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL  $*"; }
+train() { # NP DIR extra... → sets rc, out
+    local np=$1 dir=$2; shift 2
+    out=$(timeout 120 mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-train" $cfg \
+        --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=6 "$@" 2>&1); rc=$?
+}
+usable() { /usr/bin/python3 tests/check_ckpt_h5py.py "$1" >/dev/null 2>&1; }
+
+# 1. NaN gradient at update 3, policy stop: exit 4, nothing saved at or after 3
+SWAT_FAULT_NONFINITE_STEP=3 train 2 "$work/nan-stop" --set parallel.sp=2
+if [ $rc = 4 ] && [ "$(printf '%s\n' "$out" | grep -c 'update 3: .*not finite')" = 1 ] &&
+   [ "$(ls "$work/nan-stop" | grep -c ckpt)" = 2 ]; then ok "nan-stop: exit 4, one line, checkpoints 1-2 only"
+else bad "nan-stop: exit $rc, $(ls "$work/nan-stop")"; printf '%s\n' "$out"; fi
+# policy skip: completes, the update is logged with a null norm, checkpoints finite
+SWAT_FAULT_NONFINITE_STEP=3 train 1 "$work/nan-skip" --set train.on_nonfinite=skip
+if [ $rc = 0 ] && grep -q '"step":3,.*"grad_norm":null' "$work/nan-skip/metrics.jsonl" &&
+   /usr/bin/python3 -c "
+import h5py, numpy as np, sys
+f = h5py.File('$work/nan-skip/ckpt-00000006.h5', 'r')
+bad = []
+f.visititems(lambda n, o: bad.append(n) if isinstance(o, h5py.Dataset) and o.dtype.kind == 'f' and not np.all(np.isfinite(o[()])) else None)
+sys.exit(1 if bad else 0)"; then ok "nan-skip: completes, step 3 skipped, final checkpoint finite"
+else bad "nan-skip: exit $rc"; printf '%s\n' "$out" | tail -5; fi
+
+# 2. disk full: room for about one checkpoint; the save that does not fit fails
+mkdir -p "$mnt"
+train 1 "$work/size" --set train.steps=1
+size=$(stat -c %s "$work/size/ckpt-00000001.h5")
+mount -t tmpfs -o size=$(( size * 3 / 2 + 65536 )) tmpfs "$mnt"
+train 1 "$mnt/run" --set checkpoint.keep=5
+last=$(ls "$mnt/run" | grep '^ckpt-' | tail -n 1)
+if [ $rc = 5 ] && printf '%s\n' "$out" | grep -q "checkpoint at step .* failed" &&
+   ! ls -a "$mnt/run" | grep -q tmp && [ -n "$last" ] && usable "$mnt/run/$last"; then
+    ok "disk full: exit 5, $last intact, no temporary left"
+else bad "disk full: exit $rc, files: $(ls -a "$mnt/run" | tr '\n' ' ')"; printf '%s\n' "$out" | tail -5; fi
+umount "$mnt"
+
+# 3. the run directory turns read-only while training (root ignores modes:
+# make it immutable, which forbids creating the checkpoint's file)
+dir=$work/ro
+( timeout 120 mpiexec --oversubscribe --allow-run-as-root -n 2 "$build/swat-train" $cfg \
+    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=400 --set parallel.sp=2 \
+    > "$work/ro.log" 2>&1; echo $? > "$work/ro.rc" ) &
+for _ in $(seq 600); do [ -f "$dir/ckpt-00000002.h5" ] && break; sleep 0.1; done
+chattr +i "$dir"
+for _ in $(seq 600); do [ -f "$work/ro.rc" ] && break; sleep 0.1; done
+chattr -i "$dir"
+last=$(ls "$dir" | grep '^ckpt-' | tail -n 1)
+# (a temporary may remain: an immutable directory refuses its removal too;
+# it is ignored on resume and pruned by the next save)
+allgood=1; for f in "$dir"/ckpt-*.h5; do usable "$f" || allgood=0; done
+if [ "$(cat "$work/ro.rc" 2>/dev/null)" = 5 ] && grep -q "checkpoint at step .* failed" "$work/ro.log" &&
+   [ $allgood = 1 ]; then
+    ok "read-only dir: exit 5, every checkpoint under a final name usable (newest $last)"
+else bad "read-only dir: exit $(cat "$work/ro.rc" 2>/dev/null), files: $(ls -a "$dir" | tr '\n' ' ')"; tail -5 "$work/ro.log"; fi
+
+# 4. a rank killed mid-run: the job ends promptly; the restart resumes from
+# the newest complete checkpoint and finishes
+dir=$work/kill
+( timeout 120 mpiexec --oversubscribe --allow-run-as-root -n 2 "$build/swat-train" $cfg \
+    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=400 --set parallel.sp=2 \
+    > "$work/kill.log" 2>&1; echo $? > "$work/kill.rc" ) &
+for _ in $(seq 600); do [ -f "$dir/ckpt-00000005.h5" ] && break; sleep 0.1; done
+victim=$(pgrep -f "swat-train $cfg --set checkpoint.dir=$dir" | tail -n 1)
+t0=$(date +%s.%N)
+kill -9 "$victim"
+for _ in $(seq 600); do [ -f "$work/kill.rc" ] && break; sleep 0.1; done
+t1=$(date +%s.%N)
+took=$(echo "$t1 - $t0" | bc)
+if [ -f "$work/kill.rc" ] && [ "$(cat "$work/kill.rc")" != 0 ] && [ "$(echo "$took < 30" | bc)" = 1 ]; then
+    ok "SIGKILL of one rank: the job ended in ${took}s with status $(cat "$work/kill.rc")"
+else bad "SIGKILL: job still running after ${took}s"; fi
+newest=$(ls "$dir" | grep '^ckpt-' | tail -n 1)
+train 2 "$dir" --set train.steps=400 --set parallel.sp=2 --stop-after 2
+step=$((10#${newest:5:8}))
+if [ $rc = 75 ] && printf '%s\n' "$out" | grep -q "resuming from .*$newest at step $step"; then
+    ok "restart after SIGKILL resumed from $newest"
+else bad "restart after SIGKILL: exit $rc (newest $newest)"; printf '%s\n' "$out" | tail -5; fi
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
