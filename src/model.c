@@ -195,12 +195,16 @@ static size_t layout_arena(swat_model *m, char *base)
     size_t rows_qkv = (size_t)(mb * (nh + Tc));
     int softmax = m->cfg.attention == SWAT_ATTN_SOFTMAX;
     /* forward only: every layer reuses one set (a layer writes its output
-     * over its input x only after x's last use), and nothing for backward */
-    int64_t sets = m->forward_only ? 1 : m->L;
+     * over its input x only after x's last use), and nothing for backward.
+     * recompute: every layer keeps its own input x, the rest is one set that
+     * the backward pass refills layer by layer. */
+    int shared = m->forward_only || m->recompute;
     for (int64_t l = 0; l < m->L; l++) {
         swat_layer_acts *a = &m->acts[l];
-        if (l >= sets) {
+        if (l > 0 && shared) {
+            swat_real *x = m->forward_only ? m->acts[0].x : carve(base, &used, n * d);
             *a = m->acts[0];
+            a->x = x;
             continue;
         }
         a->x = carve(base, &used, n * d);
@@ -237,12 +241,15 @@ static size_t layout_arena(swat_model *m, char *base)
 void swat_model_plan(swat_model *m, int64_t mb, int64_t Tc, int forward_only)
 {
     SWAT_ASSERT(mb >= 1 && Tc >= 1);
-    if (m->arena && m->mb == mb && m->Tc == Tc && m->forward_only == forward_only) return;
+    if (m->arena && m->mb == mb && m->Tc == Tc && m->forward_only == forward_only &&
+        m->planned_recompute == m->recompute)
+        return;
     swat_free(m->arena);
     swat_free(m->acts);
     m->mb = mb;
     m->Tc = Tc;
     m->forward_only = forward_only;
+    m->planned_recompute = m->recompute;
     m->nhalo = m->w > 0 ? m->w - 1 : 0;
     m->acts = swat_calloc(sizeof(swat_layer_acts) * (size_t)m->L);
     m->arena_bytes = layout_arena(m, NULL);
@@ -446,7 +453,12 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
 
     memset(m->dres, 0, sizeof(swat_real) * (size_t)(n * d));
     swat_rmsnorm_backward(m->dres, m->g.norm, m->dbuf, m->xf, m->p.norm, m->rstdf, n, d);
-    for (int64_t l = m->L - 1; l >= 0; l--) layer_backward(m, comm, l, p0);
+    for (int64_t l = m->L - 1; l >= 0; l--) {
+        /* the shared set holds the last layer's activations already; the
+         * output goes to dbuf, free here and only needed as scratch below */
+        if (m->recompute && l < m->L - 1) layer_forward(m, comm, NULL, l, p0, m->Tc, m->dbuf);
+        layer_backward(m, comm, l, p0);
+    }
     swat_embedding_backward(m->g.emb, m->dres, tokens, n, d);
     return loss;
 }

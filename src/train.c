@@ -109,6 +109,7 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     if (agree(comm, open_data(tr, err), err)) return -1;
 
     tr->model = swat_model_create(&cfg->model, (size_t)tr->world);
+    tr->model->recompute = cfg->train.recompute;
     swat_model_plan(tr->model, tr->mb, tr->Tc, 0);
     swat_ckpt_shard(tr->model->nparams_pad, tr->world, tr->rank, &tr->lo, &tr->hi);
     size_t shard = tr->hi - tr->lo;

@@ -32,6 +32,8 @@ swat_script_test(parallel_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "p
 swat_script_test(parallel_sp4 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=4"
   --set model.attention=softmax)
 swat_script_test(parallel_sp2_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2")
+swat_script_test(parallel_sp2_recompute 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2
+  "parallel.sp=2" --set train.recompute=true)
 swat_script_test(parallel_sp2_chunk_gt_window 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2
   "parallel.sp=2" --set model.window_size=4 --set train.micro_batch=1)
 

@@ -197,6 +197,35 @@ static void test_forward_only_plan(void **s)
     swat_model_free(m);
 }
 
+/* Recomputing activations in the backward pass changes memory, not one bit
+ * of the gradients (softmax too: its row statistics are recomputed alike). */
+static void test_recompute_identical(void **s)
+{
+    (void)s;
+    for (int kind = 0; kind < 2; kind++) {
+        swat_model_config c = base_config();
+        c.attention = kind ? SWAT_ATTN_SOFTMAX : SWAT_ATTN_SIGMOID;
+        c.num_hidden_layers = 3;
+        int64_t T = 12, mb = 2;
+        swat_model *a = swat_model_create(&c, 1), *b = swat_model_create(&c, 1);
+        swat_model_init_params(a, 9);
+        swat_model_init_params(b, 9);
+        b->recompute = 1;
+        swat_model_plan(a, mb, T, 0);
+        swat_model_plan(b, mb, T, 0);
+        assert_true(b->arena_bytes < a->arena_bytes);
+        int32_t tok[24], tgt[24];
+        fill_tokens(tok, 24, c.vocab_size, 7);
+        fill_tokens(tgt, 24, c.vocab_size, 8);
+        double la = swat_model_step(a, NULL, tok, tgt, 0, 0.25, 1, NULL);
+        double lb = swat_model_step(b, NULL, tok, tgt, 0, 0.25, 1, NULL);
+        assert_true(la == lb);
+        assert_memory_equal(a->grads, b->grads, sizeof(swat_real) * a->nparams);
+        swat_model_free(a);
+        swat_model_free(b);
+    }
+}
+
 static void test_flops_per_token(void **s)
 {
     (void)s;
@@ -222,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_grad_full_and_wide),
         cmocka_unit_test(test_microbatches_add_up),
         cmocka_unit_test(test_forward_only_plan),
+        cmocka_unit_test(test_recompute_identical),
         cmocka_unit_test(test_flops_per_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,6 +81,9 @@ typedef struct swat_model {
     /* chunk geometry set by swat_model_plan */
     int64_t mb, Tc, nhalo; /* sequences per pass, rows per sequence, halo rows (w−1 or 0) */
     int forward_only;
+    int recompute; /* set before swat_model_plan: keep only each layer's input and
+                      recompute the rest in backward (activation memory ≈ L·n·d) */
+    int planned_recompute;
     swat_layer_acts *acts; /* [L] */
     swat_real *xf, *rstdf, *y; /* final residual [n][d], rstd [n], normed [n][d] */
     swat_real *rope_cos, *rope_sin; /* [Tc][dh/2], for the chunk's positions */
