@@ -464,7 +464,12 @@ static int parse_value(const key_def *k, const char *text, void *base, char *why
                 return -1;
             }
             /* inih reads " ;" as the start of a comment: the printed config
-             * would not read back to the same value. */
+             * would not read back to the same value. A leading ';' is printed
+             * after "key = ", so it is one too. */
+            if (text[i] == ';' && i == 0) {
+                snprintf(why, n, "starts with ';', which an INI file reads as a comment");
+                return -1;
+            }
             if (text[i] == ';' && i > 0 && isspace((unsigned char)text[i - 1])) {
                 snprintf(why, n, "contains ' ;', which an INI file reads as a comment");
                 return -1;

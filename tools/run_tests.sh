@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the
 # packages, builds with tests, and runs ctest (unit tests, MPI tests on 1, 2
-# and 4 ranks, the PyTorch reference checks, end-to-end runs).
-# usage: tools/run_tests.sh [extra ctest arguments]
+# and 4 ranks, the PyTorch reference checks, end-to-end runs). Then, unless
+# SWAT_TEST_SANITIZE=0, the unit tests and a few end-to-end tests again in an
+# ASan+UBSan build (build-asan), and unless SWAT_TEST_VALGRIND=0 the one-rank
+# unit tests under valgrind memcheck (build-vg, no -march=native).
+# usage: tools/run_tests.sh [extra ctest arguments of the main run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -10,5 +13,35 @@ build=${SWAT_TEST_BUILD:-build-test}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSWAT_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cd "$build"
-ctest --output-on-failure "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# counts "N tests passed/failed" of each stage for the closing line
+count() { sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$log" | tail -n 1; }
+total=0
+(cd "$build" && ctest --output-on-failure "$@") | tee "$log"
+read -r n _ < <(count); total=$((total + n))
+
+# Sanitizers: every unit test (~8 min on 2 busy cores) and the end-to-end tests
+# of training, evaluation, resume, the reference and sequence parallelism
+# (~3.5 min); build ~4 min. bad_input is left out: its dozens of MPI launches
+# take ~15 s each under ASan's slow unwinding (> 10 min). The environment
+# (ASAN/LSAN/UBSAN_OPTIONS, tests/lsan.supp) comes from CMake's SWAT_TEST_ENV.
+if [ "${SWAT_TEST_SANITIZE:-1}" != 0 ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWAT_SANITIZE=ON \
+    -DSWAT_BUILD_TESTS=ON >/dev/null
+  cmake --build build-asan -j"$(nproc)"
+  (cd build-asan && ctest --output-on-failure \
+    -R '^(test_.*|train_eval_np1|resume_exact_np1|reference_sigmoid_balanced|parallel_sp2)$') | tee "$log"
+  read -r n _ < <(count); total=$((total + n))
+fi
+
+# valgrind memcheck of the fast one-rank unit tests (~1 min; build ~3 min)
+if [ "${SWAT_TEST_VALGRIND:-1}" != 0 ]; then
+  command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+  cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_BUILD_TESTS=ON >/dev/null
+  cmake --build build-vg -j"$(nproc)" --target test_config test_data test_optim test_ops
+  tests/run_valgrind.sh build-vg | tee "$log"
+  total=$((total + $(grep -c ': ok (' "$log")))
+fi
+# every stage passed (set -e and pipefail stop at the first failure)
+echo "$total passed, 0 failed"
