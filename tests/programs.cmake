@@ -7,6 +7,9 @@ set(SWAT_PY /usr/bin/python3)
 
 # swat_script_test(NAME TIMEOUT command…)
 function(swat_script_test name timeout)
+  if(SWAT_SANITIZE)
+    math(EXPR timeout "${timeout} * 4")
+  endif()
   add_test(NAME ${name} COMMAND ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout}
     ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1;${SWAT_TEST_ENV}")
