@@ -58,7 +58,7 @@ run_config() {
     local name=$1 d=$2 L=$3 H=$4 w=$5 T=$6 mode=$7
     local ccmd tcmd
     if [ "$mode" = sp2 ]; then
-        ccmd=(env OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
+        ccmd=(env OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
               "$MPIEXEC" --allow-run-as-root -n 2 "$SWAT_BENCH" bench/bench.ini $(c_model $d $L $H $w $T)
               --set parallel.sp=2 --set parallel.threads=1 --steps "$STEPS" --warmup "$WARMUP")
     else
