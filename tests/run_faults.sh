@@ -58,9 +58,10 @@ umount "$mnt"
 # make it immutable, which forbids creating the checkpoint's file)
 dir=$work/ro
 ( timeout 120 mpiexec --oversubscribe --allow-run-as-root -n 2 "$build/swat-train" $cfg \
-    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=400 --set parallel.sp=2 \
+    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=1000000 --set parallel.sp=2 \
     > "$work/ro.log" 2>&1; echo $? > "$work/ro.rc" ) &
-for _ in $(seq 600); do [ -f "$dir/ckpt-00000002.h5" ] && break; sleep 0.1; done
+has_ckpt() { ls "$dir" 2>/dev/null | grep -q "^ckpt-.*\.h5$"; }
+for _ in $(seq 600); do has_ckpt && break; sleep 0.1; done
 chattr +i "$dir"
 for _ in $(seq 600); do [ -f "$work/ro.rc" ] && break; sleep 0.1; done
 chattr -i "$dir"
@@ -77,9 +78,10 @@ else bad "read-only dir: exit $(cat "$work/ro.rc" 2>/dev/null), files: $(ls -a "
 # the newest complete checkpoint and finishes
 dir=$work/kill
 ( timeout 120 mpiexec --oversubscribe --allow-run-as-root -n 2 "$build/swat-train" $cfg \
-    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=400 --set parallel.sp=2 \
+    --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=1000000 --set parallel.sp=2 \
     > "$work/kill.log" 2>&1; echo $? > "$work/kill.rc" ) &
-for _ in $(seq 600); do [ -f "$dir/ckpt-00000005.h5" ] && break; sleep 0.1; done
+for _ in $(seq 600); do has_ckpt && break; sleep 0.1; done
+sleep 0.5
 victim=$(pgrep -f "swat-train $cfg --set checkpoint.dir=$dir" | tail -n 1)
 t0=$(date +%s.%N)
 kill -9 "$victim"
@@ -90,7 +92,7 @@ if [ -f "$work/kill.rc" ] && [ "$(cat "$work/kill.rc")" != 0 ] && [ "$(echo "$to
     ok "SIGKILL of one rank: the job ended in ${took}s with status $(cat "$work/kill.rc")"
 else bad "SIGKILL: job still running after ${took}s"; fi
 newest=$(ls "$dir" | grep '^ckpt-' | tail -n 1)
-train 2 "$dir" --set train.steps=400 --set parallel.sp=2 --stop-after 2
+train 2 "$dir" --set train.steps=1000000 --set parallel.sp=2 --stop-after 2
 step=$((10#${newest:5:8}))
 if [ $rc = 75 ] && printf '%s\n' "$out" | grep -q "resuming from .*$newest at step $step"; then
     ok "restart after SIGKILL resumed from $newest"

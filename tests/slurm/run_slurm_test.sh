@@ -182,7 +182,7 @@ pass "SLURM cluster starts (munged, slurmctld, slurmd; node idle)"
 
 CFG=$ROOT/tests/configs/ref.ini
 COMMON=(--set "data.train=$ROOT/tests/data/wisdom.txt" --set train.peak_gflops=50 --set train.log_every=20)
-STEPS=120
+STEPS=1000
 TRAIN=("${COMMON[@]}" --set parallel.sp=2 --set "train.steps=$STEPS" --set checkpoint.every=50)
 submit() { # sbatch from the scratch submit directory; prints the job id
     (cd "$WORK" && sbatch --parsable "$@") | cut -d';' -f1
@@ -289,7 +289,7 @@ test_cancel() {
 # --- 3. sweep: an array of 3, one task requeued ----------------------------------------
 test_sweep() {
     log "3. sweep.sbatch: array of 3 (train.lr), one task interrupted and requeued"
-    local arr fails0=$FAILS steps=150 values=(0.01 0.005 0.002) i
+    local arr fails0=$FAILS steps=1000 values=(0.01 0.005 0.002) i
     arr=$(submit -J swat-sweep --array=0-2 --ntasks=1 --cpus-per-task=1 --time=30 -o "$WORK/sweep-%A_%a.out" \
         "$ROOT/jobs/sweep.sbatch" "$CFG" train.lr "${values[*]}" "${COMMON[@]}" \
         --set train.steps=$steps --set checkpoint.every=50) || { fail "sbatch sweep.sbatch"; return 1; }
