@@ -45,6 +45,11 @@
 #include <string.h>
 #include <time.h>
 
+/* From blis.h (not included: its inline helpers are noisy under -Wextra).
+ * The kernel set BLIS picked for this CPU, or forced by BLIS_ARCH_TYPE. */
+int bli_arch_query_id(void);
+const char *bli_arch_string(int id);
+
 /* The clock: wall (swat_now) or this process's CPU time (--clock cpu). With
  * one thread the CPU time is the work done, however much of the core other
  * processes take; with more threads it also counts spin-waiting. */
@@ -287,6 +292,8 @@ int main(int argc, char **argv)
         }
     double peak1 = peak_gflops(1024, 0.3);
     double peak = peak0 > peak1 ? peak0 : peak1;
+    printf("BLIS kernels: %s (BLIS_ARCH_TYPE=%s)\n", bli_arch_string(bli_arch_query_id()),
+           getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "unset");
     printf("sgemm peak 1024^3, %d threads: %.1f GFLOP/s before, %.1f after (%%peak above uses the "
            "one before; fractions below use %.1f)\n", threads, peak0, peak1, peak);
     printf("(exe/bd: forward GEMM flops executed / flops of the exact band; the backward's is 1.25 times it "

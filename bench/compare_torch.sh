@@ -46,6 +46,7 @@ need_bench
 DATA=$(bench_data 200000)
 cd "$ROOT"
 echo "# $(date -Is)  $(uptime)"
+echo "# BLIS kernels: $(blis_arch)"
 echo "# swat-bench: $SWAT_BENCH   torch peer: $BENCH_DIR/torch_peer.py $TORCH_ARGS   data: $DATA"
 echo "# raw JSON lines: $OUT_JSON"
 

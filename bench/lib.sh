@@ -116,3 +116,14 @@ u = resource.getrusage(resource.RUSAGE_CHILDREN)
 print("%.4f %.4f" % (u.ru_utime + u.ru_stime, wall))
 EOF2
 }
+
+# The BLIS configuration the runtime picks here (honours BLIS_ARCH_TYPE).
+blis_arch() {
+    "$PY" -c '
+import ctypes, os
+b = ctypes.CDLL("/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4")
+b.bli_init()
+b.bli_arch_string.restype = ctypes.c_char_p
+print("%s (BLIS_ARCH_TYPE=%s)" % (b.bli_arch_string(b.bli_arch_query_id()).decode(),
+                                  os.environ.get("BLIS_ARCH_TYPE", "unset")))' 2>/dev/null || echo "unknown"
+}

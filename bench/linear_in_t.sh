@@ -41,6 +41,7 @@ maxT=$(echo $LENGTHS | tr ' ' '\n' | sort -n | tail -1)
 DATA=$(bench_data $((2 * maxT + 2)))
 cd "$ROOT"
 echo "# $(date -Is)  $(uptime)"
+echo "# BLIS kernels: $(blis_arch)"
 echo "# d=256 L=4 H=4 w=128 B=1, 1 rank x $THREADS threads, data $DATA; raw JSON: $OUT_JSON"
 for r in $(seq 1 "$REPEATS"); do
     for T in $LENGTHS; do

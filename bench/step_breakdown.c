@@ -38,6 +38,11 @@
 #include <string.h>
 #include <time.h>
 
+/* From blis.h (not included: its inline helpers are noisy under -Wextra).
+ * The kernel set BLIS picked for this CPU, or forced by BLIS_ARCH_TYPE. */
+int bli_arch_query_id(void);
+const char *bli_arch_string(int id);
+
 /* The clock: wall (swat_now) or this process's CPU time (--clock cpu). With
  * one thread the CPU time is the work done, however much of the core other
  * processes take; with more threads it also counts spin-waiting. */
@@ -299,7 +304,9 @@ int main(int argc, char **argv)
     printf("step breakdown: d %lld L %lld H %lld w %lld T %lld V %lld f %lld, %d threads, best of %d, %s clock\n",
            (long long)d, (long long)L, (long long)H, (long long)w, (long long)T, (long long)V,
            (long long)f, threads, reps, use_cpu_clock ? "CPU-time" : "wall");
-    printf("sgemm peak 1024^3: %.1f GFLOP/s (before %.1f, after %.1f)\n", peak, peak0, peak1);
+    printf("sgemm peak 1024^3: %.1f GFLOP/s (before %.1f, after %.1f); BLIS kernels %s (BLIS_ARCH_TYPE=%s)\n",
+           peak, peak0, peak1, bli_arch_string(bli_arch_query_id()),
+           getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "unset");
     printf("%-5s %-30s %5s %9s %9s %6s %8s %6s\n", "group", "op", "calls", "ms/call", "ms/upd", "share",
            "GFLOP/s", "%peak");
     for (int i = 0; i < nr; i++) {

@@ -450,6 +450,18 @@ def sgemm_peak(n=1024, seconds=0.3):
     return best, best_cpu
 
 
+def blis_arch():
+    """The BLIS configuration picked at run time (torch's BLAS here is BLIS)."""
+    try:
+        import ctypes
+        b = ctypes.CDLL("/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4")
+        b.bli_init()
+        b.bli_arch_string.restype = ctypes.c_char_p
+        return b.bli_arch_string(b.bli_arch_query_id()).decode()
+    except OSError:
+        return "unknown"
+
+
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -517,8 +529,8 @@ def bench(args):
     print("threads     torch %d, OMP_NUM_THREADS %s, BLIS_NUM_THREADS %s"
           % (torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
              os.environ.get("BLIS_NUM_THREADS")))
-    print("peak        %.1f GFLOP/s torch.mm 1024^3 float32 (measured now)%s"
-          % (peak, "; MFU against %.1f given" % args.peak_gflops if args.peak_gflops > 0 else ""))
+    print("peak        %.1f GFLOP/s torch.mm 1024^3 float32 (measured now, BLIS %s kernels)%s"
+          % (peak, blis_arch(), "; MFU against %.1f given" % args.peak_gflops if args.peak_gflops > 0 else ""))
     print("model       N %d matrix parameters, %.2f MFLOP per token (6N + 12Ldw)" % (N, fpt * 1e-6))
     print("update      %.1f ms mean, %.1f ms best over %d updates (loss first %.4f, last %.4f, ln V %.4f)"
           % (per_update * 1e3, best * 1e3, len(times), losses[0], losses[-1], math.log(args.V)))
@@ -535,7 +547,7 @@ def bench(args):
                       "cpu_ms_per_update": round(cpu_mean * 1e3, 3), "cpu_ms_best": round(cpu_best * 1e3, 3),
                       "peak_gflops_cpu": round(peak_cpu, 1), "mfu_cpu": round(mfu_cpu, 4),
                       "loss_first": round(losses[0], 5), "loss_last": round(losses[-1], 5),
-                      "threads": args.threads, "attn": args.attn, "bq": g.bq, "jit": args.jit,
+                      "threads": args.threads, "blis_arch": blis_arch(), "attn": args.attn, "bq": g.bq, "jit": args.jit,
                       "dtype": args.dtype, "impl": "torch " + torch.__version__}))
 
 

@@ -1,20 +1,37 @@
 /* gemm.c: the one GEMM wrapper (BLIS typed API with explicit strides and a
  * per-call runtime object that fixes the thread count). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "swat/gemm.h"
 
 #include <blis.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 static int rank_threads = 1;
 static double flop_count;
 
+/* CPUs this process may run on (its affinity mask; 0 if unknown). mpirun
+ * binds each rank to one core by default when there are at most 2 ranks. */
+static int affinity_cpus(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
 void swat_gemm_set_threads(int nthreads)
 {
     SWAT_ASSERT(nthreads >= 1);
     rank_threads = nthreads;
     omp_set_num_threads(nthreads);
+    int cpus = affinity_cpus();
+    if (cpus > 0 && nthreads > cpus)
+        swat_warn("%d threads per rank, but this rank is bound to %d CPU%s, so they will "
+                  "share it (several times slower): launch with `mpirun --bind-to none` or "
+                  "`--map-by slot:PE=%d`, or `srun --cpus-per-task=%d`",
+                  nthreads, cpus, cpus == 1 ? "" : "s", nthreads, nthreads);
 }
 
 int swat_gemm_threads(void) { return rank_threads; }
@@ -34,6 +51,8 @@ int swat_gemm_auto_threads(void)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int local = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
     long per = cores / (local > 0 ? local : 1);
+    int cpus = affinity_cpus(); /* never more threads than the CPUs we are bound to */
+    if (cpus > 0 && per > cpus) per = cpus;
     return per >= 1 ? (int)per : 1;
 }
 
