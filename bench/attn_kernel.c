@@ -157,11 +157,11 @@ static void run_bwd(void *p)
                        c->T, c->scratch);
 }
 
-/* the default block of attn.c (block_rows) */
+/* the block attn.c uses */
 static int64_t default_block(int64_t w, int64_t T, int64_t block)
 {
-    int64_t bq = block > 0 ? block : (w > 0 && w <= 128 ? 32 : 64);
-    return bq < T ? bq : T;
+    swat_attn_desc a = {.w = w, .block = block};
+    return swat_attn_block_rows(&a, T);
 }
 
 /* GEMM flops the kernel issues for one head (forward: 2 GEMMs of m·W·dh;

@@ -4,6 +4,7 @@
 #
 #   bench/linear_in_t.sh [--lengths "1024 2048 … 65536"] [--repeats 3] [--steps 3]
 #                        [--warmup 1] [--threads 2] [--wait-quiet SECONDS] [--out FILE.jsonl]
+#                        [--set section.key=value]…   (e.g. --set train.recompute=true)
 #
 # Every length is run --repeats times, the lengths interleaved (1K, 2K, …,
 # 64K, then again), and the best run (highest tokens/s) of each length is
@@ -20,7 +21,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 LENGTHS="1024 2048 4096 8192 16384 32768 65536"
-REPEATS=3 STEPS=3 WARMUP=1 THREADS=2 QUIET=0
+REPEATS=3 STEPS=3 WARMUP=1 THREADS=2 QUIET=0 EXTRA=()
 OUT_JSON=/tmp/swat-linear-$(date +%Y%m%d-%H%M%S).jsonl
 while [ $# -gt 0 ]; do
     case $1 in
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --wait-quiet) QUIET=$2; shift 2 ;;
     --out) OUT_JSON=$2; shift 2 ;;
+    --set) EXTRA+=(--set "$2"); shift 2 ;;
     -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
     esac
@@ -42,7 +44,7 @@ DATA=$(bench_data $((2 * maxT + 2)))
 cd "$ROOT"
 echo "# $(date -Is)  $(uptime)"
 echo "# BLIS kernels: $(blis_arch)"
-echo "# d=256 L=4 H=4 w=128 B=1, 1 rank x $THREADS threads, data $DATA; raw JSON: $OUT_JSON"
+echo "# d=256 L=4 H=4 w=128 B=1, 1 rank x $THREADS threads ${EXTRA[*]:-}, data $DATA; raw JSON: $OUT_JSON"
 for r in $(seq 1 "$REPEATS"); do
     for T in $LENGTHS; do
         wait_quiet "$QUIET" 1.0
@@ -50,7 +52,7 @@ for r in $(seq 1 "$REPEATS"); do
             --set model.hidden_size=256 --set model.num_hidden_layers=4 --set model.num_heads=4 \
             --set model.window_size=128 --set data.seq_len=$T --set data.batch_size=1 \
             --set data.train="$DATA" --set parallel.threads=$THREADS \
-            --steps "$STEPS" --warmup "$WARMUP" >/dev/null || true
+            "${EXTRA[@]}" --steps "$STEPS" --warmup "$WARMUP" >/dev/null || true
     done
 done
 "$PY" - "$OUT_JSON" <<'EOF'

@@ -64,7 +64,7 @@ void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi)
  * and bq = 128 was 10–30 % slower from w = 512 on (S and dP reach 650 KB).
  * Hence 16·round(sqrt(16·w)/16) clamped to [32, 64] (48 at w = 128, 64 from
  * w = 256), with w = T for full attention. */
-static int64_t block_rows(const swat_attn_desc *a, int64_t T)
+int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T)
 {
     int64_t bq = a->block;
     if (bq <= 0) {
@@ -93,7 +93,7 @@ static size_t thread_elems(const swat_attn_desc *a, int64_t T, int64_t bq)
 size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads)
 {
     SWAT_ASSERT(nthreads >= 1);
-    return thread_elems(a, T, block_rows(a, T)) * (size_t)nthreads;
+    return thread_elems(a, T, swat_attn_block_rows(a, T)) * (size_t)nthreads;
 }
 
 /* Block b of the grid anchored at nh, clipped to the call's rows [t0, t1):
@@ -291,7 +291,7 @@ void swat_attn_forward(const swat_attn_desc *a, swat_real *o, int64_t ldo, swat_
 {
     attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
     if (t0 == t1) return;
-    int64_t bq = block_rows(a, T);
+    int64_t bq = swat_attn_block_rows(a, T);
     size_t per = thread_elems(a, T, bq);
     attn_grid g = grid_of(bq, nh, t0, t1);
     int64_t ntask = g.nb * a->H;
@@ -313,7 +313,7 @@ void swat_attn_backward(const swat_attn_desc *a, swat_real *dq, int64_t lddq, sw
 {
     attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
     if (t0 == t1) return;
-    int64_t bq = block_rows(a, T);
+    int64_t bq = swat_attn_block_rows(a, T);
     size_t per = thread_elems(a, T, bq);
     attn_grid g = grid_of(bq, nh, t0, t1);
     /* heads in parallel; within a head, blocks in ascending order (the dK/dV

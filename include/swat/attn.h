@@ -39,6 +39,9 @@ typedef struct swat_attn_desc {
 /* Fills slopes [H] for an ALiBi mode (swat_alibi_kind), SPEC §1. */
 void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi);
 
+/* Query rows per block for T rows: a->block, or the default of attn.c. */
+int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T);
+
 /* Scratch elements one call needs for T query rows with `nthreads` threads
  * (a call runs swat_gemm_threads() threads: nthreads must be at least that). */
 size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads);
