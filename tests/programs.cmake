@@ -59,6 +59,9 @@ swat_script_test(bad_input 600 tests/run_bad_input.sh ${CMAKE_BINARY_DIR})
 # the reference, deterministic, flat memory, bad input
 swat_script_test(stream_generate 300 tests/run_stream_generate.sh ${CMAKE_BINARY_DIR})
 
+# the ablation tools at toy size: run_ablations.sh (two variants, idempotent), ablation_report.py (table, PNGs)
+swat_script_test(ablation_report 120 tests/run_ablation_report.sh ${CMAKE_BINARY_DIR})
+
 # faults: NaN (stop/skip), disk full, read-only run dir, a rank killed (root: mounts tmpfs)
 swat_script_test(faults 600 tests/run_faults.sh ${CMAKE_BINARY_DIR})
 
