@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -323,6 +324,7 @@ def plots(runs, img, gnuplot):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     ap = argparse.ArgumentParser(description="Ablation report: markdown table and gnuplot PNGs.")
     ap.add_argument("runs_dir", metavar="RUNS_DIR")
     ap.add_argument("--out", metavar="DIR", help="PNGs go to DIR/img/ (default RUNS_DIR)")

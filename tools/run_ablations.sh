@@ -34,7 +34,8 @@
 # Relative paths (OUT_DIR, --val, the data files the configs name) start from
 # the working directory: run it from the repository root, after
 # tools/prepare_data.sh. swat-eval goes through $SWAT_EVAL_LAUNCH when set
-# (word-split, e.g. "srun --mpi=pmix -n 2": jobs/ablations.sbatch uses it).
+# (word-split, e.g. "srun --mpi=pmix -n 2": jobs/ablations.sbatch uses it)
+# with $SWAT_EVAL_THREADS threads (default 1).
 # Exit: 0 every variant trained and scored, 1 one or more failed (named in
 # the log lines), 2 bad input, 130 interrupted.
 set -uo pipefail
@@ -181,7 +182,7 @@ run_variant() {
         t0=$SECONDS
         pos=()
         [ "$m" = "${MULTS[-1]}" ] && pos=(--positions)
-        run_child "${eval_launch[@]}" "$build/swat-eval" "$ckpt" --data "$val_abs" --seq-len "$L" --threads 1 \
+        run_child "${eval_launch[@]}" "$build/swat-eval" "$ckpt" --data "$val_abs" --seq-len "$L" --threads "${SWAT_EVAL_THREADS:-1}" \
             "${pos[@]}" >"$json.out" 2>"$dir/eval-${m}x.log"
         rc=$SWAT_RC
         if [ "$rc" -ne 0 ]; then
