@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static void (*abort_hook)(int code);
@@ -51,13 +52,23 @@ int swat_errf(char *err, const char *fmt, ...)
     return -1;
 }
 
+/* Buffers of 4 MiB and more (parameters, gradients, optimizer state, the
+ * activation arena) are 2 MiB-aligned and asked for transparent huge pages:
+ * Debian's default THP mode is "madvise", and with 4 KiB pages the GEMMs and
+ * the streaming passes over a long sequence's activations miss the TLB. */
+#define HUGE_BYTES ((size_t)2 << 20)
+
 void *swat_malloc(size_t bytes)
 {
     void *p = NULL;
-    size_t rounded = (bytes + 63) / 64 * 64;
+    size_t align = bytes >= 2 * HUGE_BYTES ? HUGE_BYTES : 64;
+    size_t rounded = (bytes + align - 1) / align * align;
     if (rounded == 0) rounded = 64;
-    if (posix_memalign(&p, 64, rounded) != 0 || !p)
+    if (posix_memalign(&p, align, rounded) != 0 || !p)
         swat_die(12, "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    if (align == HUGE_BYTES) (void)madvise(p, rounded, MADV_HUGEPAGE); /* a hint only */
+#endif
     return p;
 }
 
