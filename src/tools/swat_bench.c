@@ -1,4 +1,4 @@
-/* swat-bench CONFIG.ini [--set section.key=value]… [--steps N] [--warmup N]
+/* swat-bench CONFIG.ini [--set section.key=value]… [--steps N] [--warmup N] [--ckpt DIR]
  *
  * Times full training updates (forward, backward, gradient reduction,
  * AdamW, parameter all-gather) exactly as swat-train runs them, on the
@@ -6,7 +6,12 @@
  * sgemm peak measured in the same run, step time, peak RSS, the halo and
  * reduction bytes per update and the share of the step spent waiting on
  * communication. The last line of stdout is one JSON object. Nothing is
- * saved (the run directory is not touched). */
+ * saved (the run directory is not touched), unless --ckpt DIR: then the
+ * trained state is also saved into DIR and loaded back 3 times each
+ * (collective parallel HDF5, as swat-train does), and the write and read
+ * bandwidths are printed and added to the JSON (the best of the 3; DIR keeps
+ * the last checkpoint). */
+#include "swat/ckpt.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
@@ -16,6 +21,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+
+enum { CKPT_REPS = 3 };
+
+/* Best save and load times of CKPT_REPS each into dir (collective); bytes =
+ * the file's size. 0, or −1 with err on every rank. */
+static int bench_ckpt(swat_trainer *tr, const char *dir, double *save_s, double *load_s,
+                      double *bytes, char *err)
+{
+    snprintf(tr->cfg.checkpoint.dir, sizeof tr->cfg.checkpoint.dir, "%s", dir);
+    tr->cfg.checkpoint.keep = 1;
+    size_t n = tr->hi - tr->lo;
+    swat_real *p = swat_malloc(sizeof(swat_real) * tr->model->nparams_pad);
+    swat_real *m = swat_malloc(sizeof(swat_real) * (n ? n : 1));
+    swat_real *v = swat_malloc(sizeof(swat_real) * (n ? n : 1));
+    char path[SWAT_PATH_LEN];
+    int rc = 0;
+    *save_s = *load_s = 1e30;
+    for (int i = 0; rc == 0 && i < CKPT_REPS; i++) {
+        swat_comm_barrier(tr->comm);
+        double t = swat_now();
+        rc = swat_trainer_save(tr, err);
+        swat_comm_barrier(tr->comm);
+        t = swat_now() - t;
+        if (t < *save_s) *save_s = t;
+    }
+    if (rc == 0 && swat_ckpt_find_latest(dir, path, sizeof path, err) != 0) {
+        if (!err[0]) swat_errf(err, "%s: no checkpoint after saving", dir);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < CKPT_REPS; i++) {
+        swat_comm_barrier(tr->comm);
+        double t = swat_now();
+        rc = swat_ckpt_load(tr->comm, path, tr->model, p, m, v, tr->lo, tr->hi, NULL, err);
+        swat_comm_barrier(tr->comm);
+        t = swat_now() - t;
+        if (t < *load_s) *load_s = t;
+    }
+    struct stat sb;
+    *bytes = rc == 0 && stat(path, &sb) == 0 ? (double)sb.st_size : 0;
+    swat_free(p);
+    swat_free(m);
+    swat_free(v);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -24,8 +74,9 @@ int main(int argc, char **argv)
     char err[SWAT_ERR_LEN] = "";
     swat_config cfg;
     int64_t steps = 5, warmup = 2;
+    const char *ckpt_dir = NULL;
     int rc = 0;
-    if (argc < 2) rc = swat_errf(err, "usage: swat-bench CONFIG.ini [--set section.key=value]... [--steps N] [--warmup N]");
+    if (argc < 2) rc = swat_errf(err, "usage: swat-bench CONFIG.ini [--set section.key=value]... [--steps N] [--warmup N] [--ckpt DIR]");
     if (rc == 0) {
         swat_config_defaults(&cfg);
         rc = swat_config_load_file(&cfg, argv[1], err);
@@ -40,6 +91,8 @@ int main(int argc, char **argv)
             if (v < (argv[i][2] == 's' ? 1 : 0)) rc = swat_errf(err, "%s %s: out of range", argv[i], argv[i + 1]);
             *(argv[i][2] == 's' ? &steps : &warmup) = v;
             i++;
+        } else if (strcmp(argv[i], "--ckpt") == 0) {
+            ckpt_dir = argv[++i];
         } else {
             rc = swat_errf(err, "unknown argument '%s'", argv[i]);
         }
@@ -88,6 +141,14 @@ int main(int argc, char **argv)
     double mfu = tr.flops_per_token * tps / (tr.peak_gflops * 1e9);
     double halo = stats[0] / world / (double)steps, reduce = stats[1] / world / (double)steps;
     double wait_share = stats[2] / world / (per_update * (double)steps);
+    double save_s = 0, load_s = 0, ckpt_bytes = 0;
+    if (ckpt_dir && bench_ckpt(&tr, ckpt_dir, &save_s, &load_s, &ckpt_bytes, err) != 0) {
+        if (rank == 0) fprintf(stderr, "swat-bench: checkpoint: %s\n", err);
+        swat_trainer_free(&tr);
+        swat_comm_free(comm);
+        swat_comm_finalize();
+        return 5;
+    }
     if (rank == 0) {
         const swat_model *m = tr.model;
         printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", argv[1],
@@ -104,11 +165,19 @@ int main(int argc, char **argv)
                stats[3] / world, (double)m->arena_bytes / 1048576.0);
         printf("comm        halo %.1f KiB/update/rank (%.1f KiB per layer and direction), reduction %.1f KiB/update/rank, waiting %.1f%% of the step\n",
                halo / 1024, halo / 1024 / (double)m->L / 2.0, reduce / 1024, 100 * wait_share);
+        if (ckpt_dir)
+            printf("checkpoint  %.1f MB: save %.3f s (%.0f MB/s), load %.3f s (%.0f MB/s), best of %d, %d ranks\n",
+                   ckpt_bytes * 1e-6, save_s, ckpt_bytes * 1e-6 / save_s, load_s,
+                   ckpt_bytes * 1e-6 / load_s, CKPT_REPS, world);
         printf("{\"tokens_per_s\":%.1f,\"mfu\":%.4f,\"update_ms\":%.3f,\"peak_rss_mib\":%.1f,"
                "\"peak_gflops\":%.1f,\"halo_bytes_per_update\":%.0f,\"reduce_bytes_per_update\":%.0f,"
-               "\"comm_wait_share\":%.4f,\"world\":%d,\"sp\":%d,\"threads\":%d}\n",
+               "\"comm_wait_share\":%.4f,\"world\":%d,\"sp\":%d,\"threads\":%d",
                tps, mfu, per_update * 1e3, stats[3] / world, tr.peak_gflops, halo, reduce,
                wait_share, world, tr.sp, threads);
+        if (ckpt_dir)
+            printf(",\"ckpt_bytes\":%.0f,\"ckpt_save_s\":%.4f,\"ckpt_load_s\":%.4f", ckpt_bytes,
+                   save_s, load_s);
+        printf("}\n");
     }
     swat_trainer_free(&tr);
     swat_comm_free(comm);
