@@ -2,6 +2,8 @@
  * Kept free of MPI: comm.c installs the MPI_Abort hook. */
 #include "swat/common.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,30 @@ int swat_errf(char *err, const char *fmt, ...)
     vsnprintf(err, SWAT_ERR_LEN, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+int swat_arg_i64(const char *flag, const char *s, int64_t min, int64_t *out, char *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < min)
+        return swat_errf(err, "%s %s: expected an integer ≥ %lld", flag, s, (long long)min);
+    *out = v;
+    return 0;
+}
+
+int swat_arg_f64(const char *flag, const char *s, double lo, int open_lo, double hi, double *out,
+                 char *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || (open_lo && v == lo) || v > hi)
+        return swat_errf(err, "%s %s: expected a number in %s%g, %g]", flag, s, open_lo ? "(" : "[",
+                         lo, hi);
+    *out = v;
+    return 0;
 }
 
 /* Buffers of 4 MiB and more (parameters, gradients, optimizer state, the

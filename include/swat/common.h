@@ -43,6 +43,13 @@ _Noreturn void swat_die(int code, const char *fmt, ...)
  * `return swat_errf(err, "…", …);` reads as one statement. */
 int swat_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Command-line numbers: the whole of s an integer >= min (a finite number in
+ * [lo, hi], lo excluded when open_lo) into *out; else −1 and err names the
+ * flag, the text and what was expected. */
+int swat_arg_i64(const char *flag, const char *s, int64_t min, int64_t *out, char *err);
+int swat_arg_f64(const char *flag, const char *s, double lo, int open_lo, double hi, double *out,
+                 char *err);
+
 /* Allocation that never returns NULL: dies with the size on failure.
  * Memory is 64-byte aligned (AVX-512 lines, BLIS panels). */
 void *swat_malloc(size_t bytes);

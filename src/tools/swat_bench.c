@@ -86,10 +86,11 @@ int main(int argc, char **argv)
             rc = swat_errf(err, "%s needs a value", argv[i]);
         } else if (strcmp(argv[i], "--set") == 0) {
             rc = swat_config_set(&cfg, argv[++i], err);
-        } else if (strcmp(argv[i], "--steps") == 0 || strcmp(argv[i], "--warmup") == 0) {
-            int64_t v = atoll(argv[i + 1]);
-            if (v < (argv[i][2] == 's' ? 1 : 0)) rc = swat_errf(err, "%s %s: out of range", argv[i], argv[i + 1]);
-            *(argv[i][2] == 's' ? &steps : &warmup) = v;
+        } else if (strcmp(argv[i], "--steps") == 0) {
+            rc = swat_arg_i64(argv[i], argv[i + 1], 1, &steps, err);
+            i++;
+        } else if (strcmp(argv[i], "--warmup") == 0) {
+            rc = swat_arg_i64(argv[i], argv[i + 1], 0, &warmup, err);
             i++;
         } else if (strcmp(argv[i], "--ckpt") == 0) {
             ckpt_dir = argv[++i];

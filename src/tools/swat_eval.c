@@ -45,15 +45,6 @@ typedef struct eval_args {
     int positions;
 } eval_args;
 
-static int parse_i64(const char *flag, const char *s, int64_t min, int64_t *out, char *err)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < min) return swat_errf(err, "%s %s: expected an integer ≥ %lld", flag, s, (long long)min);
-    *out = v;
-    return 0;
-}
-
 static int parse_args(eval_args *a, int argc, char **argv, char *err)
 {
     *a = (eval_args){.format = -1};
@@ -78,14 +69,14 @@ static int parse_args(eval_args *a, int argc, char **argv, char *err)
             else return swat_errf(err, "--format %s: expected bytes or llmc", val);
         } else if (strcmp(s, "--seq-len") == 0) {
             if (strcmp(val, "whole") == 0) a->seq_len = -1;
-            else if (parse_i64(s, val, 1, &a->seq_len, err))
+            else if (swat_arg_i64(s, val, 1, &a->seq_len, err))
                 return swat_errf(err, "--seq-len %s: expected an integer ≥ 1 or 'whole'", val);
         } else if (strcmp(s, "--max-samples") == 0) {
-            if (parse_i64(s, val, 0, &a->max_samples, err)) return -1;
+            if (swat_arg_i64(s, val, 0, &a->max_samples, err)) return -1;
         } else if (strcmp(s, "--block") == 0) {
-            if (parse_i64(s, val, 1, &a->block, err)) return -1;
+            if (swat_arg_i64(s, val, 1, &a->block, err)) return -1;
         } else if (strcmp(s, "--threads") == 0) {
-            if (parse_i64(s, val, 1, &a->threads, err)) return -1;
+            if (swat_arg_i64(s, val, 1, &a->threads, err)) return -1;
         } else
             return swat_errf(err, "unknown option '%s'", s);
     }

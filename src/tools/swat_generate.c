@@ -52,31 +52,6 @@ typedef struct gen_args {
     uint64_t seed;
 } gen_args;
 
-static int parse_i64(const char *flag, const char *s, int64_t min, int64_t *out, char *err)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min)
-        return swat_errf(err, "%s %s: expected an integer ≥ %lld", flag, s, (long long)min);
-    *out = v;
-    return 0;
-}
-
-/* A finite number in [lo, hi] (lo excluded when open_lo). */
-static int parse_f64(const char *flag, const char *s, double lo, int open_lo, double hi,
-                     double *out, char *err)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v < lo || (open_lo && v == lo) || v > hi)
-        return swat_errf(err, "%s %s: expected a number in %s%g, %g]", flag, s, open_lo ? "(" : "[",
-                         lo, hi);
-    *out = v;
-    return 0;
-}
-
 static int parse_args(gen_args *a, int argc, char **argv, char *err)
 {
     *a = (gen_args){.max_tokens = 256, .temperature = 1.0, .top_p = 1.0, .seed = 1234};
@@ -93,21 +68,21 @@ static int parse_args(gen_args *a, int argc, char **argv, char *err)
         if (strcmp(s, "--prompt") == 0) a->prompt = val;
         else if (strcmp(s, "--prompt-file") == 0) a->prompt_file = val;
         else if (strcmp(s, "--max-tokens") == 0) {
-            if (parse_i64(s, val, 0, &a->max_tokens, err)) return -1;
+            if (swat_arg_i64(s, val, 0, &a->max_tokens, err)) return -1;
         } else if (strcmp(s, "--temperature") == 0) {
-            if (parse_f64(s, val, 0, 0, 1e6, &a->temperature, err)) return -1;
+            if (swat_arg_f64(s, val, 0, 0, 1e6, &a->temperature, err)) return -1;
         } else if (strcmp(s, "--top-k") == 0) {
-            if (parse_i64(s, val, 0, &a->top_k, err)) return -1;
+            if (swat_arg_i64(s, val, 0, &a->top_k, err)) return -1;
         } else if (strcmp(s, "--top-p") == 0) {
-            if (parse_f64(s, val, 0, 1, 1, &a->top_p, err)) return -1;
+            if (swat_arg_f64(s, val, 0, 1, 1, &a->top_p, err)) return -1;
         } else if (strcmp(s, "--seed") == 0) {
             int64_t v;
-            if (parse_i64(s, val, 0, &v, err)) return -1;
+            if (swat_arg_i64(s, val, 0, &v, err)) return -1;
             a->seed = (uint64_t)v;
         } else if (strcmp(s, "--chunk") == 0) {
-            if (parse_i64(s, val, 1, &a->chunk, err)) return -1;
+            if (swat_arg_i64(s, val, 1, &a->chunk, err)) return -1;
         } else if (strcmp(s, "--threads") == 0) {
-            if (parse_i64(s, val, 1, &a->threads, err)) return -1;
+            if (swat_arg_i64(s, val, 1, &a->threads, err)) return -1;
         } else
             return swat_errf(err, "unknown option '%s'", s);
     }

@@ -49,12 +49,10 @@ static int load_config(swat_config *cfg, int argc, char **argv, int world, int64
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--stop-after") == 0) {
-            char *end;
-            long long v = i + 1 < argc ? strtoll(argv[i + 1], &end, 10) : 0;
-            if (i + 1 >= argc || !*argv[i + 1] || *end || v < 1)
-                return swat_errf(err, "--stop-after needs a number of updates >= 1");
+            if (i + 1 >= argc) return swat_errf(err, "--stop-after needs a number of updates >= 1");
+            int64_t v;
+            if (swat_arg_i64(a, argv[++i], 1, &v, err)) return -1;
             *stop_after = v;
-            i++;
             continue;
         }
         if (strcmp(a, "--set") == 0) {
