@@ -5,15 +5,19 @@
 # BUILD_DIR must be built without -march=native (valgrind 3.19 cannot run
 # AVX-512), e.g.: cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1
 # BLIS picks its kernels from the CPUID valgrind emulates (no AVX-512).
-# Default: test_config, test_data, test_optim, test_ops (~45 s). test_attn
-# (> 10 min) and test_model (hours: 190 s under ASan) are too slow for the
-# suite; name them to run them. SWAT_VALGRIND_ORIGINS=1 adds --track-origins.
+# Default: every one-rank unit test: test_config, test_data, test_optim,
+# test_ops, test_attn, test_model, test_stream (~2 min on 2 cores). The tests
+# run with SWAT_TEST_QUICK=1: test_attn and test_model then probe a strided
+# ~1/11 and ~1/7 of the entries in their finite-difference gradient checks
+# (same cases, sizes and code paths; ~6x faster). SWAT_TEST_QUICK=0 runs
+# them in full (test_attn ~4 min, test_model ~2 min under valgrind).
+# SWAT_VALGRIND_ORIGINS=1 adds --track-origins.
 set -uo pipefail
 build=$(cd "${1:?usage: tests/run_valgrind.sh BUILD_DIR [test…]}" && pwd)
 shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(test_config test_data test_optim test_ops)
+[ ${#tests[@]} -gt 0 ] || tests=(test_config test_data test_optim test_ops test_attn test_model test_stream)
 extra=()
 [ "${SWAT_VALGRIND_ORIGINS:-0}" != 0 ] && extra+=(--track-origins=yes)
 supp=(--suppressions="$src/tests/valgrind.supp")
@@ -21,6 +25,7 @@ supp=(--suppressions="$src/tests/valgrind.supp")
   supp+=(--suppressions=/usr/share/openmpi/openmpi-valgrind.supp)
 # one thread: OpenMP worker pools only add time and thread-start noise here
 export OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
+export SWAT_TEST_QUICK=${SWAT_TEST_QUICK:-1}
 status=0
 for t in "${tests[@]}"; do
   start=$(date +%s)

@@ -35,11 +35,14 @@ if [ "${SWAT_TEST_SANITIZE:-1}" != 0 ]; then
   read -r n _ < <(count); total=$((total + n))
 fi
 
-# valgrind memcheck of the fast one-rank unit tests (~1 min; build ~3 min)
+# valgrind memcheck of every one-rank unit test, the gradient checks of
+# test_attn and test_model in their reduced mode (SWAT_TEST_QUICK=1, set by
+# tests/run_valgrind.sh) (~2 min; build ~3 min)
 if [ "${SWAT_TEST_VALGRIND:-1}" != 0 ]; then
   command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
   cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_BUILD_TESTS=ON >/dev/null
-  cmake --build build-vg -j"$(nproc)" --target test_config test_data test_optim test_ops
+  cmake --build build-vg -j"$(nproc)" --target test_config test_data test_optim test_ops \
+    test_attn test_model test_stream
   tests/run_valgrind.sh build-vg | tee "$log"
   total=$((total + $(grep -c ': ok (' "$log")))
 fi
