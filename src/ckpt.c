@@ -844,8 +844,9 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
         }
         /* "<path>: reason" → "reason" */
         const char *reason = why;
-        size_t pre = strlen("") + strlen(path) + 2;
-        if (strlen(why) > pre && strncmp(why + 6, path, strlen(path)) == 0) reason = why + pre;
+        size_t pre = strlen(path) + 2;
+        if (strlen(why) > pre && strncmp(why, path, pre - 2) == 0 && why[pre - 2] == ':')
+            reason = why + pre;
         swat_warn("skipping checkpoint %s: %s", path, reason);
         if (used < sizeof tried) {
             int k = snprintf(tried + used, sizeof tried - used, "%s%s (%.120s)", used ? ", " : "",
