@@ -15,7 +15,7 @@ eval-16x.json (the last with position buckets). Prints to stdout:
   - the mean loss by position bucket at 16x T;
 
 and writes DIR/img/ablation-train-loss.png (training loss against the step,
-moving average over 2% of the updates), DIR/img/ablation-val-length.png (val
+moving average over 5% of the updates), DIR/img/ablation-val-length.png (val
 loss against the evaluation length) and DIR/img/ablation-positions.png (loss
 by position bucket at 16x T), drawn by gnuplot. DIR defaults to RUNS_DIR.
 A missing value prints as "—". Runs that differ in a [train] or [data] key
@@ -39,7 +39,10 @@ import tempfile
 MULTS = (1, 4, 16)
 # table order: the baseline, then what varies one thing, then the rest by name
 ORDER = ["base", "softmax", "alibi-none", "alibi-negative", "alibi-positive", "no-rope",
-         "full-window", "softmax-full-window"]
+         "sigmoid-bias", "full-window", "softmax-full-window"]
+# line colours, one per run (cycled); sigmoid runs solid, softmax dashed
+COLOURS = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#c8b400", "#0072b2", "#ff69b4",
+           "#e51e10", "#000000", "#8b4513", "#808080", "#00ced1"]
 # keys that may differ between variants (what an ablation varies, or bookkeeping)
 VARIED = {("checkpoint", "dir"), ("data", "seq_len"), ("train", "log_every"),
           ("train", "eval_every"), ("train", "peak_gflops"), ("parallel", "threads")}
@@ -227,9 +230,8 @@ def q(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def style(r):
-    # sigmoid solid, softmax dashed
-    return "dt 1" if r["attention"] == "sigmoid" else "dt 2"
+def style(r, i):
+    return f"lc rgb '{COLOURS[i % len(COLOURS)]}' " + ("dt 1" if r["attention"] == "sigmoid" else "dt 2")
 
 
 def plots(runs, img, gnuplot):
@@ -247,17 +249,17 @@ def plots(runs, img, gnuplot):
             if not r["train"]:
                 continue
             xs = [t["step"] for t in r["train"]]
-            ys = smooth([t["loss"] for t in r["train"]], max(1, len(xs) // 50))
+            ys = smooth([t["loss"] for t in r["train"]], max(1, len(xs) // 20))
             f = os.path.join(tmp, f"train{i}.dat")
             with open(f, "w") as fh:
                 fh.writelines(f"{x} {y:.6f}\n" for x, y in zip(xs, ys))
-            series.append(f"{q(f)} using 1:2 with lines lw 2 {style(r)} title {q(r['name'])}")
+            series.append(f"{q(f)} using 1:2 with lines lw 2 {style(r, i)} title {q(r['name'])}")
             at = ys[min(len(ys) - 1, len(ys) // 10)]  # start the y axis where the curves separate
             ymax = at if ymax is None else max(ymax, at)
             lo = min(ys)
             ymin = lo if ymin is None else min(ymin, lo)
         script.append(f"set output {q(os.path.join(img, 'ablation-train-loss.png'))}")
-        script.append("set title 'training loss (moving average over 2% of the updates)'")
+        script.append("set title 'training loss (trailing moving average over 5% of the updates)'")
         script.append("set xlabel 'update'; set ylabel 'loss (nats/token)'")
         if ymax is not None and ymax > ymin:
             pad = 0.05 * (ymax - ymin)
@@ -275,7 +277,7 @@ def plots(runs, img, gnuplot):
             f = os.path.join(tmp, f"len{i}.dat")
             with open(f, "w") as fh:
                 fh.writelines(f"{x} {y:.6f}\n" for x, y in pts)
-            series.append(f"{q(f)} using 1:2 with linespoints lw 2 pt 7 {style(r)} title {q(r['name'])}")
+            series.append(f"{q(f)} using 1:2 with linespoints lw 2 pt 7 {style(r, i)} title {q(r['name'])}")
         script.append(f"set output {q(os.path.join(img, 'ablation-val-length.png'))}")
         script.append("set title 'validation loss against the evaluation length (trained on T)'")
         script.append("set xlabel 'evaluation sequence length (tokens)'; set ylabel 'loss (nats/token)'")
@@ -284,7 +286,7 @@ def plots(runs, img, gnuplot):
         script.append("unset label 1")
 
         # 3. loss by position bucket at 16x T
-        series, marks = [], set()
+        series, marks = [], {}
         for i, r in enumerate(runs):
             e = r["evals"].get(MULTS[-1])
             if not e or not e.get("buckets"):
@@ -293,15 +295,16 @@ def plots(runs, img, gnuplot):
             with open(f, "w") as fh:  # a step over each bucket [from, to)
                 for b in e["buckets"]:
                     fh.write(f"{max(b['from'], 1)} {b['loss']:.6f}\n{b['to']} {b['loss']:.6f}\n")
-            series.append(f"{q(f)} using 1:2 with lines lw 2 {style(r)} title {q(r['name'])}")
+            series.append(f"{q(f)} using 1:2 with lines lw 2 {style(r, i)} title {q(r['name'])}")
             if r["w"]:
-                marks.add(("w", r["w"]))
-            marks.add(("T", r["T"]))
+                marks.setdefault(r["w"], set()).add("w")
+            marks.setdefault(r["T"], set()).add("T")
         script.append(f"set output {q(os.path.join(img, 'ablation-positions.png'))}")
         script.append(f"set title 'loss by position in the sequence, evaluated at {MULTS[-1]}x the training length'")
         script.append("set xlabel 'position in the evaluated sequence (buckets 0–w, w–2w, 2w–4w, ...)'")
         script.append("set ylabel 'mean loss in the bucket (nats/token)'")
-        for j, (what, x) in enumerate(sorted(marks, key=lambda m: m[1])):
+        for j, x in enumerate(sorted(marks)):  # "w=64", "w=T=256"
+            what = "=".join(sorted(marks[x], reverse=True))
             script.append(f"set arrow {j + 1} from {x}, graph 0 to {x}, graph 1 nohead dt 3 lc rgb 'gray40'")
             script.append(f"set label {j + 10} {q(f'{what}={x}')} at {x}, graph 0.97 offset 0.5,0 tc rgb 'gray40'")
         script.append("plot " + ", ".join(series) if series else "set label 1 'no position buckets' at graph 0.5,0.5; plot [1:2][0:1] NaN notitle")
