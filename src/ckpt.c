@@ -157,6 +157,14 @@ static hid_t make_fapl(swat_comm *c, const char *file, char *err)
     H5_TRY(H5Pset_alignment(fapl, CKPT_ALIGN_THRESHOLD, CKPT_ALIGN), "%s: file access properties",
            file);
     H5_TRY(H5Pset_meta_block_size(fapl, CKPT_META_BLOCK), "%s: file access properties", file);
+    /* Files written in the 1.8 format or later carry a checksum on every
+     * piece of metadata (superblock v2, object headers v2, B-trees v2, heaps),
+     * which libhdf5 verifies as it reads: a bit flipped in a checkpoint's
+     * metadata is refused as a checksum error instead of being parsed (and
+     * libhdf5 1.10 does crash on some malformed metadata, docs/hardening.md).
+     * Readers from HDF5 1.8 on (h5py, h5dump) read it; ignored on open. */
+    H5_TRY(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST),
+           "%s: file access properties", file);
     return fapl;
 done:
     if (fapl >= 0) H5Pclose(fapl);
@@ -639,23 +647,20 @@ static hid_t open_tensor(hid_t fid, const char *file, const char *name, const sw
     H5_TRY(space = H5Dget_space(dset), "%s: dataset %s", file, name);
     H5_TRY(type = H5Dget_type(dset), "%s: dataset %s", file, name);
     int nd = H5Sget_simple_extent_ndims(space);
-    hsize_t dims[2] = {0, 0};
-    if (nd == 1 || nd == 2) H5Sget_simple_extent_dims(space, dims, NULL);
+    hsize_t dims[H5S_MAX_RANK] = {0};
+    if (nd > 0) H5Sget_simple_extent_dims(space, dims, NULL);
     if (nd != t->ndim || (hsize_t)t->shape[0] != dims[0] ||
         (nd == 2 && (hsize_t)t->shape[1] != dims[1])) {
-        char need[48], got[48];
+        char need[48], got[56] = "[", *g = got + 1;
         if (t->ndim == 2)
             snprintf(need, sizeof need, "[%lld, %lld]", (long long)t->shape[0],
                      (long long)t->shape[1]);
         else
             snprintf(need, sizeof need, "[%lld]", (long long)t->shape[0]);
-        if (nd == 2)
-            snprintf(got, sizeof got, "[%llu, %llu]", (unsigned long long)dims[0],
-                     (unsigned long long)dims[1]);
-        else if (nd == 1)
-            snprintf(got, sizeof got, "[%llu]", (unsigned long long)dims[0]);
-        else
-            snprintf(got, sizeof got, "%d dimensions", nd);
+        int i = 0; /* up to 2 dimensions of 20 digits, then "…" */
+        for (; i < nd && i < 2; i++)
+            g += sprintf(g, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
+        sprintf(g, "%s]", i < nd ? ", …" : "");
         swat_errf(err, "%s: dataset %s has shape %s, the model needs %s", file, name, got,
                   need);
         goto done;
@@ -840,6 +845,9 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
             }
             strcpy(path_out, path);
             swat_free(e);
+            /* one line for the newer files passed over; none when no file is
+             * usable, since the error then lists them */
+            if (used) swat_warn("skipping unusable newer checkpoint(s) in %s: %s", dir, tried);
             return 0;
         }
         /* "<path>: reason" → "reason" */
@@ -847,7 +855,6 @@ int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char
         size_t pre = strlen(path) + 2;
         if (strlen(why) > pre && strncmp(why, path, pre - 2) == 0 && why[pre - 2] == ':')
             reason = why + pre;
-        swat_warn("skipping checkpoint %s: %s", path, reason);
         if (used < sizeof tried) {
             int k = snprintf(tried + used, sizeof tried - used, "%s%s (%.120s)", used ? ", " : "",
                              e[i].name, reason);
@@ -869,6 +876,24 @@ int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err)
     H5Fclose(fid);
 done:
     return rc;
+}
+
+/* The counters of a resume, within what a run can reach: a hostile value
+ * (negative, or a step·batch that overflows) never reaches the trainer. */
+static int check_state(const swat_ckpt_state *s, const char *file, char *err)
+{
+    const int64_t big = (int64_t)1 << 62;
+    if (s->step < 0 || s->step > CKPT_MAX_STEP)
+        return swat_errf(err, "%s: attribute step = %lld is outside [0, %lld]", file,
+                         (long long)s->step, (long long)CKPT_MAX_STEP);
+    if (s->samples_seen < 0 || s->samples_seen > big || s->tokens_seen < 0 || s->tokens_seen > big)
+        return swat_errf(err, "%s: attributes samples_seen = %lld, tokens_seen = %lld: not in [0, 2^62]",
+                         file, (long long)s->samples_seen, (long long)s->tokens_seen);
+    if (s->world_size < 1 || s->world_size > (1 << 24) || s->sp < 1 || s->world_size % s->sp)
+        return swat_errf(err, "%s: attributes world_size = %lld, sp = %lld: not a layout (sp must "
+                         "divide world_size, 1 <= world_size <= 2^24)",
+                         file, (long long)s->world_size, (long long)s->sp);
+    return 0;
 }
 
 int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat_real *params,
@@ -900,7 +925,7 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
              attr_read_i64(fid, path, "samples_seen", &s.samples_seen, err) ||
              attr_read_i64(fid, path, "tokens_seen", &s.tokens_seen, err) ||
              attr_read_i64(fid, path, "world_size", &s.world_size, err) ||
-             attr_read_i64(fid, path, "sp", &s.sp, err);
+             attr_read_i64(fid, path, "sp", &s.sp, err) || check_state(&s, path, err);
     if (!failed) {
         char why[SWAT_ERR_LEN];
         if (!swat_config_same_model(&file_cfg->model, &model->cfg, why))

@@ -34,6 +34,55 @@ PY
 mpi 1 "$build/swat-train" $cfg --set model.hidden_size=16 --set train.steps=1 \
     --set "checkpoint.dir=$work/other" >/dev/null 2>&1 || { echo "FAIL: fixture run"; exit 1; }
 other=$work/other/ckpt-00000001.h5
+# checkpoints of the config's own model, each spoilt in one way (h5py)
+mpi 1 "$build/swat-train" $cfg --set train.steps=1 --set "checkpoint.dir=$work/good" >/dev/null 2>&1 ||
+    { echo "FAIL: fixture run"; exit 1; }
+/usr/bin/python3 - "$work" "$work/good/ckpt-00000001.h5" <<'PY'
+import h5py, numpy as np, os, shutil, sys
+w, good = sys.argv[1:3]
+def spoil(name, fn):
+    shutil.copy(good, f"{w}/{name}.h5")
+    with h5py.File(f"{w}/{name}.h5", "r+") as f:
+        fn(f)
+def attr(k, v, dtype=None):
+    def fn(f):
+        del f.attrs[k]
+        if v is not None: f.attrs.create(k, v, dtype=dtype)
+    return fn
+def dataset(path, fn2):
+    def fn(f):
+        x = f[path][()]; del f[path]
+        if fn2: f.create_dataset(path, data=fn2(x))
+    return fn
+spoil("ck-format", attr("format", np.bytes_("other-format")))
+spoil("ck-no-format", attr("format", None))
+spoil("ck-version", attr("format_version", 2, np.int64))
+spoil("ck-version-str", attr("format_version", np.bytes_("1")))
+spoil("ck-missing", dataset("model/norm/weight", None))
+spoil("ck-int", dataset("model/norm/weight", lambda x: x.astype(np.int32)))
+spoil("ck-3d", dataset("model/norm/weight", lambda x: x.reshape(-1, 1, 1)))
+spoil("ck-shape", dataset("model/layers/0/attn/q_proj/weight", lambda x: x[:, :-1]))
+spoil("ck-step", attr("step", -5, np.int64))
+spoil("ck-world", attr("world_size", 1 << 40, np.int64))
+spoil("ck-samples", attr("samples_seen", np.iinfo(np.int64).max, np.int64))
+spoil("ck-two-steps", attr("step", np.array([1, 2], dtype=np.int64)))
+spoil("ck-huge-config", attr("config", np.bytes_("[model]\n" + ";" * (8 << 20))))
+spoil("ck-bad-config", attr("config", np.bytes_("[model]\nhidden_size = banana\n")))
+spoil("ck-no-moments", lambda f: f.__delitem__("optimizer"))
+# the first half of the file; one byte of the root group's metadata flipped
+data = open(good, "rb").read()
+open(f"{w}/ck-truncated.h5", "wb").write(data[: len(data) // 2])
+with h5py.File(good, "r") as f:
+    root = f.id.get_objinfo(".").objno[0] if hasattr(f.id, "get_objinfo") else None
+flip = bytearray(data); flip[237] ^= 4  # in the root object header (superblock v2 + header)
+open(f"{w}/ck-flipped.h5", "wb").write(flip)
+# run directories holding only a bad newest checkpoint, or a bad one on a good one
+for name in ("ck-step", "ck-truncated"):
+    os.makedirs(f"{w}/resume-{name}"); shutil.copy(f"{w}/{name}.h5", f"{w}/resume-{name}/ckpt-00000001.h5")
+os.makedirs(f"{w}/resume-fallback")
+shutil.copy(good, f"{w}/resume-fallback/ckpt-00000001.h5")
+shutil.copy(f"{w}/ck-truncated.h5", f"{w}/resume-fallback/ckpt-00000002.h5")
+PY
 
 pass=0; fail=0
 # expect NAME WANT_EXIT SUBSTRING NP PROGRAM ARGS...
@@ -80,6 +129,37 @@ expect eval-no-data        2 "absent.txt"              1 $E "$other" --data "$wo
 expect eval-bad-format     2 "--format"                1 $E "$other" --data tests/data/wisdom.txt --format text
 expect eval-bad-seq-len    2 "--seq-len"               1 $E "$other" --data tests/data/wisdom.txt --seq-len 0
 expect eval-too-long       2 "no sample"               1 $E "$other" --data "$work/one-byte.txt"
+# checkpoints (train.init_from and swat-eval read the same loader as a resume)
+ck() { local name=$1 sub=$2; expect "ckpt-${name#ck-}" 2 "$sub" 1 $T $cfg "${run[@]}" --set "train.init_from=$work/$name.h5"; }
+ck ck-format       "format is 'other-format', not 'swat-checkpoint'"
+ck ck-no-format    "no attribute format"
+ck ck-version      "format_version 2 is not supported"
+ck ck-version-str  "attribute format_version is not an integer"
+ck ck-missing      "missing dataset /model/norm/weight"
+ck ck-int          "/model/norm/weight is not float32 or float64"
+ck ck-3d           "/model/norm/weight has shape [32, 1, …], the model needs [32]"
+ck ck-shape        "q_proj/weight has shape [32, 31], the model needs [32, 32]"
+ck ck-step         "attribute step = -5 is outside"
+ck ck-world        "world_size = 1099511627776"
+ck ck-samples      "samples_seen = 9223372036854775807"
+ck ck-two-steps    "attribute step holds 2 values, not one"
+ck ck-huge-config  "attribute config has"
+ck ck-bad-config   "hidden_size"
+ck ck-truncated    "ck-truncated.h5"
+ck ck-flipped      "checksum"
+expect eval-ckpt-truncated 2 "ck-truncated.h5"         1 $E "$work/ck-truncated.h5" --data tests/data/wisdom.txt
+expect eval-ckpt-step      2 "step = -5"               1 $E "$work/ck-step.h5" --data tests/data/wisdom.txt
+expect generate-ckpt-flip  2 "checksum"                1 $build/swat-generate "$work/ck-flipped.h5" --prompt hi
+# resuming: a bad newest checkpoint alone stops the run; on a good one it is skipped
+expect resume-bad-step     2 "step = -5"               1 $T $cfg --set "checkpoint.dir=$work/resume-ck-step"
+expect resume-none-usable  2 "no usable checkpoint"    1 $T $cfg --set "checkpoint.dir=$work/resume-ck-truncated"
+out=$(mpi 1 $T $cfg --set "checkpoint.dir=$work/resume-fallback" --set train.steps=2 2>&1); rc=$?
+if [ $rc = 0 ] && printf '%s' "$out" | grep -q 'ckpt-00000002.h5' &&
+   printf '%s' "$out" | grep -q 'resuming from .*ckpt-00000001.h5'; then
+    pass=$((pass + 1)); printf 'ok    %-28s %s\n' resume-fallback "$(printf '%s\n' "$out" | grep -m1 'ckpt-00000002.h5')"
+else
+    fail=$((fail + 1)); printf 'FAIL  resume-fallback: exit %s\n%s\n' "$rc" "$out"
+fi
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2
 if ls "$work/run" 2>/dev/null | grep -q ckpt; then
