@@ -28,6 +28,15 @@ def shard(name, magic, version, count, tokens, dtype):
 shard("badmagic.bin", 12345, 1, 100, [1] * 100, "H")
 shard("bigtoken.bin", 20240520, 1, 100, [5] * 60 + [300] + [5] * 39, "H")
 shard("short.bin", 20240520, 1, 100, [5] * 50, "H")
+shard("badversion.bin", 20240520, 9, 100, [5] * 100, "H")
+shard("negcount.bin", 20240520, 1, -100, [5] * 100, "H")
+open(f"{w}/header-only.bin", "wb").write(struct.pack("<64i", 20240520, 1, 0, *[0] * 61))
+for name, text in {"dup.ini": "[train]\nsteps = 5\nsteps = 6\n",
+                   "huge.ini": "[train]\nsteps = 99999999999999999999\n",
+                   "junk.ini": "[train]\nlr = 1e-3abc\n",
+                   "nan.ini": "[train]\nlr = nan\n",
+                   "nul.ini": "[train]\nlr = 1\0\n"}.items():
+    open(f"{w}/{name}", "w").write(text)
 open(f"{w}/not-hdf5.h5", "w").write("this is not an HDF5 file\n")
 PY
 # a real checkpoint of another model shape, for the shape checks
@@ -107,7 +116,17 @@ expect bad-number          2 "hidden_size"             2 $T $cfg "${run[@]}" --s
 expect out-of-range-lr     2 "lr"                      1 $T $cfg "${run[@]}" --set train.lr=-1
 expect beta-range          2 "beta2"                   1 $T $cfg "${run[@]}" --set train.beta2=1
 expect bad-enum            2 "attention"               1 $T $cfg "${run[@]}" --set model.attention=linear
+expect duplicate-key       2 "dup.ini:3: [train] steps = 6: key given twice" 1 $T "$work/dup.ini"
+expect int-overflow        2 "huge.ini:2"              1 $T "$work/huge.ini"
+expect trailing-junk       2 "junk.ini:2: [train] lr = 1e-3abc: not a number" 1 $T "$work/junk.ini"
+expect not-finite          2 "nan.ini:2: [train] lr = nan: not a finite number" 1 $T "$work/nan.ini"
+expect nul-byte            2 "nul.ini: not a text file" 1 $T "$work/nul.ini"
+expect config-is-dir       2 "Is a directory"          1 $T "$work"
+expect warmup-gt-steps     2 "warmup_steps 10 exceeds steps 3" 1 $T $cfg "${run[@]}" --set train.warmup_steps=10
+expect micro-batch         2 "micro_batch 3 does not divide" 1 $T $cfg "${run[@]}" --set train.micro_batch=3
+expect bytes-small-vocab   2 "vocab_size >= 256"       1 $T $cfg "${run[@]}" --set model.vocab_size=100
 expect bad-set-form        2 "--set"                   1 $T $cfg --set model.hidden_size
+expect bad-stop-after      2 "--stop-after x"          1 $T $cfg "${run[@]}" --stop-after x
 expect unknown-arg         2 "--frobnicate"            1 $T $cfg --frobnicate
 expect odd-head-dim        2 "num_heads"               1 $T $cfg "${run[@]}" --set model.num_heads=32
 expect sp-not-dividing     2 "sp = 3"                  2 $T $cfg "${run[@]}" --set parallel.sp=3
@@ -119,6 +138,11 @@ expect empty-data          2 "empty.txt"               1 $T $cfg "${run[@]}" --s
 expect data-too-short      2 "one-byte.txt"            1 $T $cfg "${run[@]}" --set data.train=$work/one-byte.txt
 expect llmc-bad-magic      2 "badmagic.bin"            1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/badmagic.bin
 expect llmc-truncated      2 "short.bin"               1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/short.bin
+expect llmc-bad-version    2 "unsupported llm.c version 9" 1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/badversion.bin
+expect llmc-neg-count      2 "negative token count"    1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/negcount.bin
+expect llmc-short-header   2 "truncated llm.c header"  1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/header-only.bin
+expect data-is-dir         2 "is a directory"          1 $T $cfg "${run[@]}" --set data.train=$work
+expect glob-no-match       2 "no file matches"         1 $T $cfg "${run[@]}" --set "data.train=$work/none-*.bin"
 expect llmc-token-vocab    2 "bigtoken.bin"            1 $T $cfg "${run[@]}" --set data.format=llmc --set data.train=$work/bigtoken.bin --set model.vocab_size=256 --set data.shuffle=false --set data.seq_len=64 --set data.batch_size=1
 expect init-from-missing   2 "gone.h5"                 1 $T $cfg "${run[@]}" --set train.init_from=$work/gone.h5
 expect init-from-not-hdf5  2 "not-hdf5.h5"             1 $T $cfg "${run[@]}" --set train.init_from=$work/not-hdf5.h5
@@ -129,6 +153,12 @@ expect eval-no-data        2 "absent.txt"              1 $E "$other" --data "$wo
 expect eval-bad-format     2 "--format"                1 $E "$other" --data tests/data/wisdom.txt --format text
 expect eval-bad-seq-len    2 "--seq-len"               1 $E "$other" --data tests/data/wisdom.txt --seq-len 0
 expect eval-too-long       2 "no sample"               1 $E "$other" --data "$work/one-byte.txt"
+expect eval-bad-threads    2 "--threads abc"           1 $E "$other" --data tests/data/wisdom.txt --threads abc
+G=$build/swat-generate; good=$work/good/ckpt-00000001.h5
+expect generate-no-prompt  2 "usage"                   1 $G "$good"
+expect generate-top-p      2 "--top-p"                 1 $G "$good" --prompt hi --top-p 2
+expect generate-temp       2 "--temperature"           1 $G "$good" --prompt hi --temperature -1
+expect generate-no-file    2 "nofile.txt"              1 $G "$good" --prompt-file "$work/nofile.txt"
 # checkpoints (train.init_from and swat-eval read the same loader as a resume)
 ck() { local name=$1 sub=$2; expect "ckpt-${name#ck-}" 2 "$sub" 1 $T $cfg "${run[@]}" --set "train.init_from=$work/$name.h5"; }
 ck ck-format       "format is 'other-format', not 'swat-checkpoint'"
