@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Faults: a NaN gradient (both policies), a full disk and a read-only run
-# directory while saving, and a rank killed with SIGKILL in the middle of a
-# run. Each must end promptly with a clear line and a distinct status, leave
-# the previous checkpoint intact and usable, and never a torn file under a
-# final name; the killed run must resume from its newest complete checkpoint.
+# directory while saving, a rank killed with SIGKILL in the middle of a run,
+# and one killed in the middle of writing a checkpoint (SWAT_FAULT_KILL_IN_SAVE).
+# Each must end promptly with a clear line and a distinct status, leave the
+# previous checkpoint intact and usable, and never a torn file under a final
+# name; the killed run must resume from its newest complete checkpoint.
 # usage: tests/run_faults.sh BUILD_DIR   (as root: mounts small tmpfs)
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -97,6 +98,27 @@ step=$((10#${newest:5:8}))
 if [ $rc = 75 ] && printf '%s\n' "$out" | grep -q "resuming from .*$newest at step $step"; then
     ok "restart after SIGKILL resumed from $newest"
 else bad "restart after SIGKILL: exit $rc (newest $newest)"; printf '%s\n' "$out" | tail -5; fi
+
+# 5. a rank killed in the middle of writing checkpoint 4 (after the
+# parameters, before the moments): the job ends promptly, no ckpt-00000004.h5
+# appears, and the restart resumes from checkpoint 3 and ends bit-identical to
+# an uninterrupted run on the same layout
+dir=$work/kill-save
+t0=$(date +%s.%N)
+SWAT_FAULT_KILL_IN_SAVE=4:1 train 2 "$dir" --set parallel.sp=2
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+if [ $rc != 0 ] && [ "$(echo "$took < 60" | bc)" = 1 ] && printf '%s\n' "$out" | grep -q 'kills itself saving step 4' &&
+   [ "$(ls "$dir" | grep '^ckpt-' | tr '\n' ' ')" = "ckpt-00000001.h5 ckpt-00000002.h5 ckpt-00000003.h5 " ]; then
+    ok "SIGKILL in a save: the job ended in ${took}s (status $rc), checkpoints 1-3 only, $(ls -a "$dir" | grep -c tmp) temporary left"
+else bad "SIGKILL in a save: exit $rc after ${took}s, files: $(ls -a "$dir" | tr '\n' ' ')"; printf '%s\n' "$out" | tail -5; fi
+train 2 "$dir" --set parallel.sp=2
+resumed=$(printf '%s\n' "$out" | grep -c "resuming from .*ckpt-00000003.h5 at step 3")
+train 2 "$work/kill-save-ref" --set parallel.sp=2
+if [ "$resumed" = 1 ] && /usr/bin/python3 tests/compare_ckpts.py "$dir/ckpt-00000006.h5" \
+        "$work/kill-save-ref/ckpt-00000006.h5" --exact >/dev/null 2>&1 &&
+   ! ls -a "$dir" | grep -q tmp; then
+    ok "restart after SIGKILL in a save: resumed from checkpoint 3, step 6 bit-identical to an uninterrupted run, temporary removed"
+else bad "restart after SIGKILL in a save: $(ls -a "$dir" | tr '\n' ' ')"; fi
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
