@@ -118,6 +118,8 @@ static const key_def keys[] = {
     K_INT(train, log_every, 1, GE(1), OPTIONAL, "updates between console lines"),
     K_BOOL(train, recompute, 0, "recompute layer activations in backward"),
     K_ENUM(train, on_nonfinite, nonfinite_names, "stop or skip an update with a non-finite loss"),
+    K_INT(train, max_skips, 10, GE(0), OPTIONAL,
+          "skip policy: stop after this many non-finite updates in a row; 0 = never"),
 
     K_STR(data, train, REQUIRED_TRAIN, "training tokens: a file or a glob"),
     K_STR(data, val, OPTIONAL, "validation tokens: a file or a glob"),

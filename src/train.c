@@ -12,6 +12,7 @@
 #include "swat/gemm.h"
 #include "swat/optim.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +122,13 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     tr->row_loss = swat_malloc(sizeof(double) * (size_t)(tr->mb * tr->Tc));
 
     if (load_state(tr, err)) return -1;
-    /* fault injection for the tests: a NaN gradient at this update */
+    /* fault injection for the tests: a NaN gradient at update S, or at the N
+     * updates from S (SWAT_FAULT_NONFINITE_STEP=S or S:N) */
     const char *fault = getenv("SWAT_FAULT_NONFINITE_STEP");
-    tr->fault_nonfinite_step = fault ? atoll(fault) : 0;
+    tr->fault_nonfinite_count = 1;
+    if (!fault || sscanf(fault, "%" SCNd64 ":%" SCNd64, &tr->fault_nonfinite_step,
+                         &tr->fault_nonfinite_count) < 1)
+        tr->fault_nonfinite_step = 0;
 
     /* the MFU peak: every rank measures its own sgemm at once, as it trains */
     double peak = cfg->train.peak_gflops > 0 ? cfg->train.peak_gflops
@@ -180,7 +185,9 @@ void swat_trainer_update(swat_trainer *tr, swat_update_stats *st)
         red[0] += swat_model_step(m, tr->comm, tr->tokens, tr->targets, tr->sp_rank * tr->Tc,
                                   scale, 1, NULL);
     }
-    if (tr->fault_nonfinite_step == k && tr->rank == 0) m->grads[0] = NAN;
+    if (tr->rank == 0 && tr->fault_nonfinite_step > 0 && k >= tr->fault_nonfinite_step &&
+        k < tr->fault_nonfinite_step + tr->fault_nonfinite_count)
+        m->grads[0] = NAN;
     size_t shard = tr->hi - tr->lo;
     if (tr->world > 1) swat_comm_reduce_scatter(tr->comm, m->grads, tr->gshard, shard);
     red[1] = swat_sq_norm(tr->gshard, shard);

@@ -42,6 +42,15 @@ f.visititems(lambda n, o: bad.append(n) if isinstance(o, h5py.Dataset) and o.dty
 sys.exit(1 if bad else 0)"; then ok "nan-skip: completes, step 3 skipped, final checkpoint finite"
 else bad "nan-skip: exit $rc"; printf '%s\n' "$out" | tail -5; fi
 
+# persistent NaN under skip: updates 3 and 4 are skipped, the third in a row
+# (update 5, max_skips = 2) stops the run with exit 4; nothing saved after 4
+SWAT_FAULT_NONFINITE_STEP=3:100 train 1 "$work/nan-rows" --set train.on_nonfinite=skip --set train.max_skips=2
+if [ $rc = 4 ] && [ "$(printf '%s\n' "$out" | grep -c 'update skipped')" = 2 ] &&
+   [ "$(printf '%s\n' "$out" | grep -c 'update 5: .*3 updates in a row (max_skips = 2); stopping')" = 1 ] &&
+   [ "$(ls "$work/nan-rows" | grep ckpt | tail -n 1)" = ckpt-00000004.h5 ]; then
+    ok "nan-skip, persistent: updates 3-4 skipped, update 5 stops with exit 4 (max_skips = 2), newest checkpoint 4"
+else bad "nan-skip persistent: exit $rc, $(ls "$work/nan-rows")"; printf '%s\n' "$out" | tail -5; fi
+
 # 2. disk full: room for about one checkpoint; the save that does not fit fails
 mkdir -p "$mnt"
 train 1 "$work/size" --set train.steps=1

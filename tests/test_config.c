@@ -712,7 +712,7 @@ static void assert_same_config(const swat_config *a, const swat_config *b)
     SAME_I(train.lr_schedule), SAME_R(train.min_lr_ratio), SAME_I(train.steps), SAME_I(train.seed);
     SAME_I(train.micro_batch), SAME_I(train.eval_every), SAME_S(train.init_from);
     SAME_R(train.peak_gflops), SAME_I(train.log_every), SAME_I(train.recompute);
-    SAME_I(train.on_nonfinite);
+    SAME_I(train.on_nonfinite), SAME_I(train.max_skips);
     SAME_S(data.train), SAME_S(data.val), SAME_I(data.format), SAME_I(data.seq_len);
     SAME_I(data.batch_size), SAME_I(data.shuffle), SAME_I(data.val_samples);
     SAME_I(parallel.sp), SAME_I(parallel.threads);

@@ -53,6 +53,7 @@ typedef struct swat_train_config {
     int64_t log_every;   /* console line every N updates */
     int recompute;       /* recompute layer activations in backward */
     int on_nonfinite;    /* swat_nonfinite_policy */
+    int64_t max_skips;   /* skip: stop after this many non-finite updates in a row; 0 = never */
 } swat_train_config;
 
 typedef struct swat_data_config {

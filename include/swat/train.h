@@ -34,7 +34,8 @@ typedef struct swat_trainer {
     double peak_gflops;        /* all ranks together */
     double flops_per_token;
     char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
-    int64_t fault_nonfinite_step;     /* test hook: env SWAT_FAULT_NONFINITE_STEP */
+    int64_t fault_nonfinite_step;     /* test hook: env SWAT_FAULT_NONFINITE_STEP=S[:N] */
+    int64_t fault_nonfinite_count;
 } swat_trainer;
 
 typedef struct swat_update_stats {

@@ -6,7 +6,8 @@
  * Argument parsing and the loop; the pieces live in train.c. Exit status:
  *   0  training complete (or already complete)
  *   2  bad input (config, data, checkpoint): one line on stderr from rank 0
- *   4  a non-finite loss or gradient under on_nonfinite = stop (nothing saved)
+ *   4  a non-finite loss or gradient under on_nonfinite = stop, or more than
+ *      max_skips of them in a row under skip (nothing saved)
  *   5  a checkpoint could not be written
  *   75 stopped on SIGUSR1/SIGTERM after saving a checkpoint (EX_TEMPFAIL:
  *      the job script requeues; the next start resumes from it) */
@@ -183,15 +184,27 @@ int main(int argc, char **argv)
     int64_t steps = cfg.train.steps, start = tr.step;
     double tokens_per_update = (double)tr.B * (double)tr.T, elapsed = 0;
     if (tr.step >= steps) swat_info("training already complete: step %lld of %lld", (long long)tr.step, (long long)steps);
+    int64_t in_row = 0; /* non-finite updates skipped in a row */
     while (tr.step < steps) {
         swat_update_stats st;
         swat_trainer_update(&tr, &st);
+        in_row = st.nonfinite ? in_row + 1 : 0;
         if (st.nonfinite) {
             /* loss and norm are global: every rank knows, rank 0 speaks */
             int skip = cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP;
+            int64_t update = skip ? tr.step : tr.step + 1; /* a skip has consumed its samples */
+            if (skip && cfg.train.max_skips > 0 && in_row > cfg.train.max_skips) {
+                if (rank == 0)
+                    fprintf(stderr, "swat-train: update %lld: loss %g, gradient norm %g: not finite, "
+                            "%lld updates in a row (max_skips = %lld); stopping without saving\n",
+                            (long long)update, st.loss, st.grad_norm, (long long)in_row,
+                            (long long)cfg.train.max_skips);
+                status = EXIT_NONFINITE;
+                break;
+            }
             if (rank == 0)
                 fprintf(stderr, "swat-train: update %lld: loss %g, gradient norm %g: not finite; %s\n",
-                        (long long)(skip ? tr.step : tr.step + 1), st.loss, st.grad_norm,
+                        (long long)update, st.loss, st.grad_norm,
                         skip ? "update skipped (on_nonfinite = skip)"
                              : "stopping without saving it (on_nonfinite = stop)");
             if (!skip) {
