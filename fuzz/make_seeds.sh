@@ -35,6 +35,7 @@ PY
 cp tests/configs/ref.ini "$out/config/ref.ini"
 
 # a real checkpoint of the harness's tiny model (vocab 16, d 8, L 1, H 2, w 4)
+# and smaller variants of it
 cat > "$tmp/tiny.ini" <<INI
 [model]
 vocab_size = 16
@@ -59,5 +60,54 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_le
   "$build/swat-train" "$tmp/tiny.ini" >/dev/null
 # repacked without the 1 MiB alignment of the writer: same content, 10 times smaller
 h5repack "$tmp"/run/ckpt-00000001.h5 "$out/ckpt/tiny.h5"
+# the same in the format swat writes (1.8 and later: metadata checksums),
+# where most mutations of metadata meet a checksum error
+h5repack --low=1 --high=2 "$tmp"/run/ckpt-00000001.h5 "$out/ckpt/tiny_v18.h5"
 cp "$tmp/run/config.ini" "$out/config/resolved.ini"
+
+# another model (untied: an lm_head; w 2) for the harness's second model
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 \
+  "$build/swat-train" "$tmp/tiny.ini" --set model.tie_word_embeddings=false \
+  --set model.window_size=2 --set model.intermediate_size=8 --set checkpoint.dir="$tmp/untied" >/dev/null
+# smaller variants (a mutation then lands more often in what the reader
+# parses): without the moments; h5py-style attributes (variable-length
+# strings, int32 version) with float64 tensors; the untied model without moments
+/usr/bin/python3 - "$tmp" "$out/ckpt/tiny.h5" "$tmp/untied/ckpt-00000001.h5" <<'PY'
+import h5py, numpy as np, shutil, sys
+tmp, tiny, untied = sys.argv[1:4]
+def strip(src, dst, h5py_style=False):
+    shutil.copy(src, dst)
+    with h5py.File(dst, 'r+') as f:
+        del f['optimizer']
+        if h5py_style:
+            for k in ('format', 'config'):
+                v = f.attrs[k]
+                v = v.decode() if isinstance(v, bytes) else v
+                del f.attrs[k]
+                f.attrs.create(k, v, dtype=h5py.string_dtype())
+            f.attrs.create('format_version', 1, dtype=np.int32)
+            names = []
+            f['model'].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for n in names:
+                data = f['model'][n][()].astype(np.float64)
+                del f['model'][n]
+                f['model'].create_dataset(n, data=data)
+strip(tiny, tmp + '/tiny_params.h5')
+strip(tiny, tmp + '/tiny_h5py.h5', h5py_style=True)
+strip(untied, tmp + '/untied_params.h5')
+# refusals no mutation of the others reaches easily: an attribute with two
+# values, a tensor of three dimensions
+strip(tiny, tmp + '/attr_two_values.h5')
+with h5py.File(tmp + '/attr_two_values.h5', 'r+') as f:
+    del f.attrs['step']
+    f.attrs.create('step', np.array([1, 1], dtype=np.int64))
+strip(tiny, tmp + '/tensor_3d.h5')
+with h5py.File(tmp + '/tensor_3d.h5', 'r+') as f:
+    w = f['model/norm/weight'][()]
+    del f['model/norm/weight']
+    f['model/norm'].create_dataset('weight', data=w.reshape(8, 1, 1))
+PY
+for f in tiny_params tiny_h5py untied_params attr_two_values tensor_3d; do
+  h5repack "$tmp/$f.h5" "$out/ckpt/$f.h5"
+done
 ls -l "$out"/*
