@@ -81,8 +81,6 @@ spoil("ck-no-moments", lambda f: f.__delitem__("optimizer"))
 # the first half of the file; one byte of the root group's metadata flipped
 data = open(good, "rb").read()
 open(f"{w}/ck-truncated.h5", "wb").write(data[: len(data) // 2])
-with h5py.File(good, "r") as f:
-    root = f.id.get_objinfo(".").objno[0] if hasattr(f.id, "get_objinfo") else None
 flip = bytearray(data); flip[237] ^= 4  # in the root object header (superblock v2 + header)
 open(f"{w}/ck-flipped.h5", "wb").write(flip)
 # run directories holding only a bad newest checkpoint, or a bad one on a good one

@@ -193,20 +193,16 @@ int main(int argc, char **argv)
             /* loss and norm are global: every rank knows, rank 0 speaks */
             int skip = cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP;
             int64_t update = skip ? tr.step : tr.step + 1; /* a skip has consumed its samples */
-            if (skip && cfg.train.max_skips > 0 && in_row > cfg.train.max_skips) {
-                if (rank == 0)
-                    fprintf(stderr, "swat-train: update %lld: loss %g, gradient norm %g: not finite, "
-                            "%lld updates in a row (max_skips = %lld); stopping without saving\n",
-                            (long long)update, st.loss, st.grad_norm, (long long)in_row,
-                            (long long)cfg.train.max_skips);
-                status = EXIT_NONFINITE;
-                break;
-            }
+            if (skip && cfg.train.max_skips > 0 && in_row > cfg.train.max_skips) skip = 0;
+            char why[96];
+            if (skip) snprintf(why, sizeof why, "update skipped (on_nonfinite = skip)");
+            else if (cfg.train.on_nonfinite == SWAT_NONFINITE_SKIP)
+                snprintf(why, sizeof why, "%lld updates in a row (max_skips = %lld); stopping without saving",
+                         (long long)in_row, (long long)cfg.train.max_skips);
+            else snprintf(why, sizeof why, "stopping without saving it (on_nonfinite = stop)");
             if (rank == 0)
                 fprintf(stderr, "swat-train: update %lld: loss %g, gradient norm %g: not finite; %s\n",
-                        (long long)update, st.loss, st.grad_norm,
-                        skip ? "update skipped (on_nonfinite = skip)"
-                             : "stopping without saving it (on_nonfinite = stop)");
+                        (long long)update, st.loss, st.grad_norm, why);
             if (!skip) {
                 status = EXIT_NONFINITE;
                 break;
