@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_kernel.c: GFLOP/s of swat_attn_forward / swat_attn_backward alone
  * (include/swat/attn.h), sigmoid, balanced ALiBi, one sequence chunk with no
  * halo, as a fraction of the BLIS sgemm peak measured in the same run with the

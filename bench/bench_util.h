@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_util.h: the clock and the sgemm peak shared by the C bench
  * programs (attn_kernel.c, step_breakdown.c). Header-only: each program is
  * one translation unit. */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/compare_torch.sh: swat-bench (C) against bench/torch_peer.py (PyTorch)
 # on the same model, shapes and cores, run ALTERNATELY (C, torch, C, torch, …)
 # so that a change of load on the shared machine hits both alike.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/linear_in_t.sh: is swat-bench linear in the sequence length at a fixed
 # window? d=256 L=4 H=4 w=128, batch 1, one rank, 2 threads, T = 1K … 64K.
 #

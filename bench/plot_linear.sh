@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/plot_linear.sh: PNG of time and memory per token against T from the
 # raw JSON lines of bench/linear_in_t.sh (best run per length; memory as
 # (RSS - R0)/token, R0 the intercept of a least-squares line RSS(T)).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* step_breakdown.c: where the time of one swat training update goes, op by
  * op, measured robustly on a busy machine.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """torch_peer.py: the SWAT model and training update of SPEC §1-§2 in PyTorch,
 written for speed on CPU, as the yardstick for swat-bench (issue 6).
 

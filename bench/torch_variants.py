@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """torch_variants.py: which way of writing torch_peer.py is fastest, measured
 so that a busy machine hits every variant alike: all variants live in ONE
 process and their training updates are interleaved (A, B, C, A, B, C, …).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_ckpt.c: libFuzzer harness for the checkpoint reader (ckpt.c).
  *
  * The input is written as DIR/ckpt-00000001.h5 and given to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_config.c: libFuzzer harness for the INI config parser (config.c).
  *
  * The input is INI text. A config that loads must survive finalize and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_llmc.c: libFuzzer harness for the token readers of data.c.
  *
  * Input byte 0 chooses a variant, the rest is file content:

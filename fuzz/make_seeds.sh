@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates the seed corpora of fuzz/corpus/ (committed; run only when a
 # format changes). usage: fuzz/make_seeds.sh BUILD_DIR (any build with swat-train)
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer harnesses with clang (-fsanitize=fuzzer,address,undefined)
 # and runs each for N seconds from the committed seeds, printing the coverage
 # reached. Inputs found stay in a work corpus outside the repository; crashes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # jobs/lib.sh: what jobs/train.sbatch and jobs/sweep.sbatch share (bash, sourced).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn.c: causal sliding-window attention over the band, block by block
  * (attn.h), sigmoid (SWAT) or softmax, with ALiBi slopes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ckpt.c: checkpoints in HDF5 (SPEC §5); the only file of swat that includes
  * hdf5.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* comm.c: every MPI call of swat (SPEC §4): start-up and abort, the sequence-
  * and data-parallel communicators, the halo shift between sequence chunks, and
  * the collectives of the update (gradient reduce-scatter, parameter all-gather,

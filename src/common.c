@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.c: failure handling, aligned allocation, logging, clock.
  * Kept free of MPI: comm.c installs the MPI_Abort hook. */
 #include "swat/common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config.c: the configuration keys of SPEC §1–§7 and everything they drive.
  *
  * Shaped like Redis config.c: ONE static table, `keys`, lists every key once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* data.c: token streams (SPEC §3) and the sample order.
  *
  * A dataset keeps one open descriptor per file and reads with pread on demand,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gemm.c: the one GEMM wrapper (BLIS typed API with explicit strides and a
  * per-call runtime object that fixes the thread count). */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */

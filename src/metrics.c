@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* metrics.c: metrics.jsonl, one JSON object a line, flushed per record so
  * that `tail -f` and a preempted job both see every finished update. */
 #include "swat/metrics.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model.c: the SWAT decoder of SPEC §1 over one sequence chunk per rank.
  *
  * Shape of the code (llm.c): one table of tensors gives the flat parameter

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ops.c: the row-wise and pointwise kernels of the model (RMSNorm, RoPE,
  * SwiGLU, embedding, the output layer fused with the cross-entropy).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.c: AdamW exactly as torch.optim.AdamW (non-fused, no amsgrad),
  * the warmup + cosine/constant schedule and clip_grad_norm_'s factor.
  *

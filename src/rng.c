@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.c: xoshiro256** (Blackman & Vigna), seeded with splitmix64. */
 #include "swat/rng.h"
 

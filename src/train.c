@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* train.c: the pieces of one training run (see train.h).
  *
  * Which samples an update uses depends only on (step, slot), never on the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """check_ckpt_h5py.py: checks a swat checkpoint against SPEC §5 with h5py, a
 reader independent of ckpt.c.
 

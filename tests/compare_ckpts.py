@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Compares the tensors of two swat checkpoints (/model, /lm_head,
 /optimizer; attributes such as `created` are not compared).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Compares two swat-refdump files made by different parallel layouts (or
 the same layout twice, with --exact).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Programs and end-to-end tests beyond the cmocka unit tests: the PyTorch
 # reference (tests/reference/), training/eval runs and bad-input checks.
 add_executable(swat-refdump tests/swat_refdump.c)

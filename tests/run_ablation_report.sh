@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The ablation tools end to end at toy size: tools/run_ablations.sh trains two
 # variants of configs/ablations/ (base = SWAT, softmax) for a few updates on
 # tests/data/wisdom.txt with tiny sizes (--set), scores them at 1x/4x/16x the

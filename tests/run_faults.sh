@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Faults: a NaN gradient (both policies), a full disk and a read-only run
 # directory while saving, a rank killed with SIGKILL in the middle of a run,
 # and one killed in the middle of writing a checkpoint (SWAT_FAULT_KILL_IN_SAVE).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sequence and data parallelism against the one-rank run: trains the same
 # updates with swat-refdump on several layouts and compares losses,
 # gradients and parameters (tests/compare_dumps.py); the same layout run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Trains a few updates of a tiny model with swat-refdump on NP ranks and
 # checks loss, every gradient and the parameters after the updates against
 # the independent PyTorch reference (tests/reference/check_refdump.py).

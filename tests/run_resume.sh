@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Exact resume and resharding: trains K updates uninterrupted on layout A;
 # then the same run stopped after S updates (--stop-after, as a preemption
 # would) and resumed on layout B. Same layout: the final checkpoints must be

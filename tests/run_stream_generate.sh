@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # End to end: streaming evaluation and generation (swat-eval, swat-generate).
 # Trains a tiny sliding-window model (tests/configs/ref.ini, w = 8) and a
 # full-attention one for a few updates, then checks

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # End to end: swat-train on a tiny config until its loss falls, with
 # validation and checkpoints; swat-eval on the final checkpoint, at the
 # training length and at 8x it (32x the window), each checked against the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # valgrind memcheck over the one-rank unit tests: invalid reads/writes, uses
 # of uninitialised values and definite leaks fail the run.
 # usage: tests/run_valgrind.sh BUILD_DIR [test…]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat-refdump CONFIG.ini OUT.h5 [--set section.key=value]…
  *
  * Test tool (llm.c test_gpt2.c style): trains train.steps = K updates exactly

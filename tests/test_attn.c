@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_attn.c: the blocked window attention of attn.h against a naive dense
  * reference, in double precision.
  *

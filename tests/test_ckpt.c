@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ckpt.c: HDF5 checkpoints (ckpt.c, SPEC §5) on 1, 2 and 4 ranks.
  *
  * What is checked: a bit-exact round trip of parameters and both moments;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_comm.c: the MPI layer (comm.c) on 2 and 4 ranks, double build.
  *
  * Every expectation is derived from the world size, so the same binary runs at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_config.c: the config table of config.c against SPEC §1–§4 and §7.
  *
  * Every refusal is checked for its content, not only for failing: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_model.c: the whole model's gradient against central finite
  * differences, in double precision (linked against the swat64 build), for
  * every attention variant of SPEC §1; plus the invariants the trainer relies

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ops.c: the row-wise kernels of ops.h against naive formulas, and every
  * backward against central finite differences, in double precision.
  *

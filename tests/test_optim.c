@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_optim.c: AdamW, the schedule and the clip factor against values
  * computed by hand from SPEC §2 (textbook form, in double). */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_stream.c: the streaming forward (swat_model_stream_begin/step) against
  * one whole-sequence forward (swat_model_step, forward-only plan), in double
  * precision (swat64), for sigmoid and softmax, several windows, and chunkings

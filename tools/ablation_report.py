@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The ablation report: a markdown table and loss plots from the run
 directories tools/run_ablations.sh (or jobs/ablations.sbatch) leaves.
 

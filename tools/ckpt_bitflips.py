@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Flips one bit at a time in the metadata of a checkpoint and reads each
 copy completely with h5py (the same libhdf5 that swat links), each in a
 forked child: refused (and why), read back identical (the bit was unused),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates the tables of docs/hardening.md from real runs: every case of
 # tests/run_bad_input.sh with the one line it gets, and every case of
 # tests/run_faults.sh with its outcome. Rewrites the text between the

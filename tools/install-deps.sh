@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what swat needs from Debian's packages (Debian 12, as root).
 # Skips apt entirely when everything is already there.
 set -euo pipefail

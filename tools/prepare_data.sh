@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the default run's English text from Debian's `fortunes` package:
 # every fortune file (offensive ones excluded), concatenated in name order;
 # the last 5% is held out for validation.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The paper's ablations at CPU scale (docs/ablations.md), without SLURM: trains
 # every config of configs/ablations/ (base.ini first, then the others in name
 # order) as a one-rank build/swat-train with one thread, up to --jobs at once,

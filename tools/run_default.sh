@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job on the default config, from a fresh Debian 12 machine:
 # installs the packages, builds, prepares the text, trains configs/tiny.ini
 # (progress on the console; metrics in runs/tiny/metrics.jsonl) and scores

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh Debian 12 machine: installs the
 # packages, builds with tests, and runs ctest (unit tests, MPI tests on 1, 2
 # and 4 ranks, the PyTorch reference checks, end-to-end runs). Then, unless

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gen_platform.sh SPEED_GFLOPS [OUTDIR] [OVERSUB]
 #
 # Writes the simulated cluster for swat_comm_model:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* measure_reduce.c: the local memory bandwidth of a reduce-scatter's sums on
  * this machine, one thread: a[i] += b[i] over float arrays far larger than the
  * caches, 12 bytes of traffic per element (read a, read b, write a), best of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_scaling.sh [STAGE…] — the "beyond one machine" study of issue 6 (docs/scaling.md).
 #
 #   bench/simgrid/run_scaling.sh                 # every stage

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat_comm_model.c: the communication of ONE swat training update, replayed
  * under SimGrid SMPI with the compute modelled as delays.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn.h: causal sliding-window attention over the band only, block by block.
  *
  * For a block of query rows, the scores against the key rows the window

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ckpt.h: checkpoints in HDF5 (SPEC §5). All HDF5 calls of swat live in
  * ckpt.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* comm.h: every MPI call of swat lives behind this header (comm.c is the only
  * file besides ckpt.c that includes mpi.h).
  *

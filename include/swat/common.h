@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.h: the scalar type, failure handling and logging shared by every module.
  *
  * Two kinds of failure (as in ggml and BLIS):

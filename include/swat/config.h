@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config.h: the resolved configuration of a run (SPEC §1–§6) and the one key
  * table that parses, validates, overrides (--set) and prints it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* data.h: token streams and the sample order (SPEC §3).
  *
  * A dataset is the files a glob matches, sorted by path (byte order),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gemm.h: the one matrix-product entry point of swat (a wrapper over BLIS
  * bli_sgemm / bli_dgemm, which take row and column strides, so row-major
  * operands and transposes need no copies).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* metrics.h: the run directory's metrics.jsonl (SPEC §6) and the console
  * progress line. Only the rank that opened the file writes. */
 #ifndef SWAT_METRICS_H

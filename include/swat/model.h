@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model.h: the SWAT decoder (SPEC §1): one table of parameter tensors laid
  * out in one flat buffer, an activation arena sized once, and the forward and
  * backward passes over one sequence chunk per rank.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ops.h: the pointwise and row-wise kernels of the model (RMSNorm, RoPE,
  * SwiGLU, embedding, the fused output layer + cross-entropy).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.h: AdamW with torch.optim.AdamW semantics (SPEC §2), the learning
  * rate schedule and the global-norm clipping factor.
  *

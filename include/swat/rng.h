@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.h: the one random generator of swat (xoshiro256**, seeded through
  * splitmix64) and the normal draws of the initialiser. A stream is a pure
  * function of its seed words, so every rank and layout draws the same numbers. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* train.h: one training run: the model, the data, the optimizer shard and
  * the loop's pieces (update, evaluation, save), shared by swat-train and the
  * test programs. Knows nothing of argument parsing.

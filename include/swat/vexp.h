@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vexp.h: exp for the SIMD loops of the kernels (ops.c, attn.c), inline so
  * that each loop vectorises it. */
 #ifndef SWAT_VEXP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat-bench CONFIG.ini [--set section.key=value]… [--steps N] [--warmup N] [--ckpt DIR]
  *
  * Times full training updates (forward, backward, gradient reduction,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat-eval CHECKPOINT.h5 --data FILE [--format bytes|llmc] [--seq-len T|whole]
  *             [--max-samples N] [--block N] [--positions] [--threads N]
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat-generate CKPT.h5 [--prompt TEXT | --prompt-file F] [--max-tokens N]
  *                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
  *                 [--chunk N] [--threads N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swat-train CONFIG.ini [--set section.key=value]… [--stop-after N]
  *
  * --stop-after N: after N updates of this run, save and exit 75 as on

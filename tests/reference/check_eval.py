@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """check_eval.py CKPT.h5 DATA_FILE EVAL_JSON_LINE [--seq-len T] [--format bytes|llmc]
 
 Scores DATA_FILE with the model of a swat-train checkpoint (SPEC §5 layout:

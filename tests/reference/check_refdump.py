@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """check_refdump.py DUMP.h5 — checks a dump of `swat-refdump` against the
 PyTorch reference (swat_torch.py) run in float64.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """make_fake_dump.py — synthetic files in the formats the C programs write, made
 with the torch reference run in float32 (like the C side), so that the
 checkers can be exercised without the C program and shown to fail on a bug.

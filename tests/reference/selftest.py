@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """selftest.py — checks the reference itself and shows that the checkers fail
 on wrong input. No C program needed. Run: /usr/bin/python3 tests/reference/selftest.py [--quick]
 

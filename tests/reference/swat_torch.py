@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """swat_torch: an independent PyTorch reference of /work/shared/SPEC.md.
 
 Used by the test suite to check the C program end to end (like llm.c's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Private single-node SLURM for the tests (sourced, bash).
 #

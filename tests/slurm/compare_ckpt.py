@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Bit-for-bit comparison of the tensors of two swat checkpoints.
 
 usage: compare_ckpt.py A.h5 B.h5

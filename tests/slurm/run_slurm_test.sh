@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # End-to-end test of jobs/train.sbatch and jobs/sweep.sbatch on a REAL
 # single-node SLURM started here (munged, slurmctld, slurmd; private key,
 # ports and scratch directories: tests/slurm/cluster.sh), as root.
