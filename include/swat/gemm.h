@@ -22,6 +22,15 @@ void swat_gemm(int transa, int transb, int64_t M, int64_t N, int64_t K, swat_rea
                const swat_real *A, int64_t lda, const swat_real *B, int64_t ldb, swat_real beta,
                swat_real *C, int64_t ldc);
 
+/* Chooses BLIS's kernel set before BLIS's first call (idempotent; called by
+ * every function here): unless BLIS_ARCH_TYPE is set, the AVX-512 `skx` set
+ * on CPUs with AVX-512 F/DQ/BW/VL, which BLIS 0.9 leaves on AVX2 kernels
+ * when it does not know the model; otherwise BLIS's own choice. */
+void swat_gemm_setup(void);
+
+/* "skx (why)" — the kernel set in use and how it was chosen, into buf. */
+const char *swat_gemm_kernels(char *buf, size_t n);
+
 /* Threads for this rank when the config leaves them at 0 (auto): SLURM's
  * cpus-per-task, else OMP_NUM_THREADS, else the node's cores shared among
  * its MPI ranks (Open MPI's local size). */

@@ -158,7 +158,9 @@ int main(int argc, char **argv)
                (long long)tr.B, m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
         printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
                tr.sp, tr.dp, threads, (long long)tr.mb);
-        printf("peak        %.1f GFLOP/s sgemm (all ranks, measured now)\n", tr.peak_gflops);
+        char kernels[200];
+        printf("peak        %.1f GFLOP/s sgemm (all ranks, measured now); BLIS kernels %s\n",
+               tr.peak_gflops, swat_gemm_kernels(kernels, sizeof kernels));
         printf("update      %.1f ms mean, %.1f ms best over %lld updates (loss %.4f)\n",
                per_update * 1e3, best * 1e3, (long long)steps, loss);
         printf("throughput  %.0f tokens/s (best %.0f), %.1f GFLOP/s model, MFU %.1f%%\n", tps,

@@ -116,6 +116,8 @@ static void print_banner(const swat_trainer *tr, int threads)
     swat_info("train data: %lld tokens, %lld samples; %.3g GFLOP/token; peak %.1f GFLOP/s (all ranks)",
               (long long)swat_data_num_tokens(tr->train_ds), (long long)tr->sampler.n,
               tr->flops_per_token * 1e-9, tr->peak_gflops);
+    char kernels[200];
+    swat_info("BLIS kernels: %s", swat_gemm_kernels(kernels, sizeof kernels));
 }
 
 static void run_eval(swat_trainer *tr, swat_metrics *mt)
