@@ -6,6 +6,13 @@
  *
  *   swat-attn-bench [--T 4096] [--H 4] [--dh 64,128] [--w 128,256,512,1024]
  *                   [--threads N] [--block N] [--seconds 0.5] [--shapes] [--clock wall|cpu]
+ *                   [--precision fp32|bf16]
+ *
+ * The layout is the model's: q, k, v (and their gradients, and dout's
+ * operand copy) one head after the other, [H][T][dh]; o and dout [T][d].
+ * With --precision bf16 the operands are what swat-train's bf16 run uses
+ * (bfloat16 on oneDNN where the CPU has bf16 instructions) and the peak is
+ * the bf16 GEMM peak.
  *
  * Build: see bench/README.md (gcc against build-perf/libswat.a, or the
  * bench/CMakeLists.txt snippet).
@@ -34,7 +41,7 @@
  *
  * --shapes additionally times the single GEMMs of one block, on ONE thread,
  * against the one-thread peak: inside the kernel each thread runs its own
- * single-threaded BLIS calls on these small shapes. */
+ * single-threaded calls on these small shapes. */
 #include "swat/attn.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
@@ -94,26 +101,37 @@ static timing time_calls(void (*fn)(void *), void *ctx, double seconds)
 typedef struct {
     swat_attn_desc a;
     int64_t T, d;
-    float *qkv, *dqkv, *o, *dout, *scratch;
+    void *qkv, *dout_op, *scratch; /* operands: [3][H][T][dh], [H][T][dh] */
+    swat_real *dqkv, *o, *dout;    /* [3][H][T][dh], [T][d], [T][d] */
 } attn_ctx;
+
+/* Component c (0 q, 1 k, 2 v) of a [3][H][T][dh] buffer of element type t. */
+static swat_heads heads(const attn_ctx *c, swat_operand t, const void *buf, int comp)
+{
+    int64_t dh = c->a.dh, hs = c->T * dh;
+    return (swat_heads){swat_operand_at(t, buf, comp * c->a.H * hs), dh, hs};
+}
 
 static void run_fwd(void *p)
 {
     attn_ctx *c = p;
-    int64_t d = c->d;
-    swat_attn_forward(&c->a, c->o, d, NULL, c->qkv, 3 * d, c->qkv + d, c->qkv + 2 * d, 3 * d, c->T,
-                      0, 0, 0, c->T, c->scratch);
+    swat_operand t = c->a.op;
+    swat_heads o = {c->o, c->d, c->a.dh};
+    swat_attn_forward(&c->a, o, NULL, heads(c, t, c->qkv, 0), heads(c, t, c->qkv, 1),
+                      heads(c, t, c->qkv, 2), c->T, 0, 0, 0, c->T, c->scratch);
 }
 
 static void run_bwd(void *p)
 {
     attn_ctx *c = p;
-    int64_t d = c->d;
+    swat_operand t = c->a.op, r = SWAT_OPERAND_REAL;
+    swat_heads o = {c->o, c->d, c->a.dh}, dout = {c->dout, c->d, c->a.dh};
     /* the model zeroes dq|dk|dv before the call; not timed here (dk, dv
      * accumulate over the repetitions, which changes no timing) */
-    swat_attn_backward(&c->a, c->dqkv, 3 * d, c->dqkv + d, c->dqkv + 2 * d, 3 * d, c->dout, d,
-                       c->qkv, 3 * d, c->qkv + d, c->qkv + 2 * d, 3 * d, c->o, d, NULL, c->T, 0, 0, 0,
-                       c->T, c->scratch);
+    swat_attn_backward(&c->a, heads(c, r, c->dqkv, 0), heads(c, r, c->dqkv, 1),
+                       heads(c, r, c->dqkv, 2), heads(c, t, c->dout_op, 0), dout,
+                       heads(c, t, c->qkv, 0), heads(c, t, c->qkv, 1), heads(c, t, c->qkv, 2), o,
+                       NULL, c->T, 0, 0, 0, c->T, c->scratch);
 }
 
 /* the block attn.c uses */
@@ -139,21 +157,25 @@ static void executed_flops(int64_t T, int64_t w, int64_t dh, int64_t bq, double 
 typedef struct {
     int ta, tb;
     int64_t M, N, K;
-    float *A, *B, *C;
+    void *A, *B;
+    swat_real *C;
     int64_t lda, ldb, ldc;
-    float beta;
+    swat_real beta;
+    swat_operand t;
 } gemm_ctx;
 
 static void run_gemm(void *p)
 {
     gemm_ctx *g = p;
-    swat_gemm(g->ta, g->tb, g->M, g->N, g->K, 1, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
+    swat_gemm_op(g->t, g->ta, g->tb, g->M, g->N, g->K, 1, g->A, g->lda, g->B, g->ldb, g->beta, g->C,
+                 g->ldc);
 }
 
 int main(int argc, char **argv)
 {
     int64_t T = 4096, H = 4, block = 0, dhs[8] = {64, 128}, ws[16] = {128, 256, 512, 1024};
     int ndh = 2, nw = 4, threads = 0, shapes = 0;
+    swat_precision prec = SWAT_PREC_FP32;
     double seconds = 0.5;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -177,6 +199,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) threads = atoi(v);
         else if (!strcmp(argv[i], "--block")) block = atoll(v);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(v);
+        else if (!strcmp(argv[i], "--precision") && (!strcmp(v, "fp32") || !strcmp(v, "bf16")))
+            prec = strcmp(v, "bf16") ? SWAT_PREC_FP32 : SWAT_PREC_BF16;
         else {
             fprintf(stderr, "attn_kernel: unknown argument %s\n", argv[i]);
             return 2;
@@ -185,10 +209,12 @@ int main(int argc, char **argv)
     }
     if (threads <= 0) threads = swat_gemm_auto_threads();
     swat_gemm_set_threads(threads);
-    double peak0 = peak_gflops(1024, 0.3);
-    printf("attention kernel: T %lld, H %lld, sigmoid, balanced ALiBi, %d threads, block %s, %s clock\n",
+    char engine[200];
+    swat_operand op = swat_gemm_operand(prec, engine, sizeof engine, NULL);
+    double peak0 = peak_gflops(op, 1024, 0.3);
+    printf("attention kernel: T %lld, H %lld, sigmoid, balanced ALiBi, %d threads, block %s, %s clock, %s\n",
            (long long)T, (long long)H, threads, block > 0 ? "given" : "default of attn.c",
-           use_cpu_clock ? "CPU-time" : "wall");
+           use_cpu_clock ? "CPU-time" : "wall", engine);
     printf("%4s %5s %4s %10s %9s %7s %9s %10s %9s %7s %9s %6s %6s\n", "dh", "w", "bq", "fwd ms",
            "fwd GF/s", "%peak", "median", "bwd ms", "bwd GF/s", "%peak", "median", "exe/bd", "band");
     char json[64][512];
@@ -199,24 +225,29 @@ int main(int argc, char **argv)
             swat_real *slopes = swat_malloc(sizeof(swat_real) * (size_t)H);
             swat_attn_slopes(slopes, H, SWAT_ALIBI_BALANCED);
             attn_ctx c = {.a = {.H = H, .dh = dh, .w = w, .kind = SWAT_ATTN_SIGMOID, .slopes = slopes,
-                                .bias = 0, .block = block},
+                                .bias = 0, .block = block, .op = op},
                           .T = T,
                           .d = d};
-            size_t n3 = (size_t)(T * 3 * d), n1 = (size_t)(T * d);
-            c.qkv = swat_malloc(sizeof(float) * n3);
-            c.dqkv = swat_calloc(sizeof(float) * n3);
-            c.o = swat_calloc(sizeof(float) * n1);
-            c.dout = swat_malloc(sizeof(float) * n1);
-            c.scratch = swat_malloc(sizeof(float) * swat_attn_scratch_elems(&c.a, T, threads));
+            size_t n3 = (size_t)(T * 3 * d), n1 = (size_t)(T * d), es = swat_operand_size(op);
+            swat_real *tmp = swat_malloc(sizeof(swat_real) * n3);
+            c.qkv = swat_malloc(es * n3);
+            c.dout_op = swat_malloc(es * n1);
+            c.dqkv = swat_calloc(sizeof(swat_real) * n3);
+            c.o = swat_calloc(sizeof(swat_real) * n1);
+            c.dout = swat_malloc(sizeof(swat_real) * n1);
+            c.scratch = swat_malloc(swat_attn_scratch_bytes(&c.a, T, threads));
             uint64_t s = 12345;
             for (size_t i = 0; i < n3; i++) {
                 s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-                c.qkv[i] = (float)((double)(s >> 40) / (double)(1ULL << 24) * 2 - 1);
+                tmp[i] = (float)((double)(s >> 40) / (double)(1ULL << 24) * 2 - 1);
             }
+            swat_operand_store(op, c.qkv, 0, tmp, 0, 1, (int64_t)n3);
             for (size_t i = 0; i < n1; i++) {
                 s = s * 6364136223846793005ULL + 1442695040888963407ULL;
                 c.dout[i] = (float)((double)(s >> 40) / (double)(1ULL << 24) * 2 - 1) * 1e-3f;
             }
+            swat_operand_store(op, c.dout_op, 0, c.dout, 0, 1, (int64_t)n1);
+            swat_free(tmp);
             timing tf = time_calls(run_fwd, &c, seconds);
             timing tb = time_calls(run_bwd, &c, seconds);
             double uf = 4.0 * T * w * dh * H, ub = 8.0 * T * w * dh * H;
@@ -243,18 +274,19 @@ int main(int argc, char **argv)
                          tf.best * 1e3, gf, gfm, tb.best * 1e3, gb, gbm, ef * H / (uf * band), eb * H / (ub * band), band,
                          use_cpu_clock ? "cpu" : "wall");
             swat_free(c.qkv);
+            swat_free(c.dout_op);
             swat_free(c.dqkv);
             swat_free(c.o);
             swat_free(c.dout);
             swat_free(c.scratch);
             swat_free(slopes);
         }
-    double peak1 = peak_gflops(1024, 0.3);
+    double peak1 = peak_gflops(op, 1024, 0.3);
     double peak = peak0 > peak1 ? peak0 : peak1;
-    printf("BLIS kernels: %s (BLIS_ARCH_TYPE=%s)\n", bli_arch_string(bli_arch_query_id()),
-           getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "unset");
-    printf("sgemm peak 1024^3, %d threads: %.1f GFLOP/s before, %.1f after (%%peak above uses the "
-           "one before; fractions below use %.1f)\n", threads, peak0, peak1, peak);
+    char kernels[200];
+    printf("BLIS kernels: %s\n", swat_gemm_kernels(kernels, sizeof kernels));
+    printf("GEMM peak 1024^3 (%s), %d threads: %.1f GFLOP/s before, %.1f after (%%peak above uses "
+           "the one before; fractions below use %.1f)\n", engine, threads, peak0, peak1, peak);
     printf("(exe/bd: forward GEMM flops executed / flops of the exact band; the backward's is 1.25 times it "
            "(5 GEMMs for 8 useful units vs 2 for 4); band: exact band pairs / T·w, so exact-band "
            "rates = nominal rates / band)\n");
@@ -272,8 +304,8 @@ int main(int argc, char **argv)
     if (shapes) {
         /* one thread: the per-thread GEMMs of one block, vs the 1-thread peak */
         swat_gemm_set_threads(1);
-        double p1 = peak_gflops(1024, 0.3);
-        printf("\nblock GEMMs on one thread (1-thread sgemm peak %.1f GFLOP/s); row-major, ld = 3d or W\n",
+        double p1 = peak_gflops(op, 1024, 0.3);
+        printf("\nblock GEMMs on one thread (1-thread GEMM peak %.1f GFLOP/s); dense, ld = dh or W\n",
                p1);
         printf("%4s %5s %4s %5s  %-26s %8s %7s\n", "dh", "w", "bq", "W", "GEMM (M x N x K, op)", "GF/s",
                "%peak");
@@ -281,18 +313,19 @@ int main(int argc, char **argv)
             for (int iw = 0; iw < nw; iw++) {
                 int64_t dh = dhs[id], w = ws[iw], d = H * dh, bq = default_block(w, T, block);
                 int64_t W = bq + w - 1;
-                float *A = swat_calloc(sizeof(float) * (size_t)(W * 3 * d + 1));
-                float *Bm = swat_calloc(sizeof(float) * (size_t)(W * 3 * d + 1));
-                float *S = swat_calloc(sizeof(float) * (size_t)(bq * W));
-                float *C = swat_calloc(sizeof(float) * (size_t)(W * 3 * d + 1));
+                size_t es = swat_operand_size(op);
+                void *A = swat_calloc(es * (size_t)(W * d + 1)), *Bm = swat_calloc(es * (size_t)(W * d + 1));
+                void *P = swat_calloc(es * (size_t)(bq * W));
+                swat_real *S = swat_calloc(sizeof(swat_real) * (size_t)(bq * W));
+                swat_real *C = swat_calloc(sizeof(swat_real) * (size_t)(W * d + 1));
                 struct {
                     const char *name;
                     gemm_ctx g;
                 } k[4] = {
-                    {"S=Q.K^T  bq x W x dh NT", {0, 1, bq, W, dh, A, Bm, S, 3 * d, 3 * d, W, 0}},
-                    {"O=P.V    bq x dh x W NN", {0, 0, bq, dh, W, S, Bm, C, W, 3 * d, 3 * d, 0}},
-                    {"dK+=dS^T.Q W x dh x bq TN", {1, 0, W, dh, bq, S, A, C, W, 3 * d, 3 * d, 1}},
-                    {"dQ=dS.K  bq x dh x W NN", {0, 0, bq, dh, W, S, Bm, C, W, 3 * d, 3 * d, 0}},
+                    {"S=Q.K^T  bq x W x dh NT", {0, 1, bq, W, dh, A, Bm, S, dh, dh, W, 0, op}},
+                    {"O=P.V    bq x dh x W NN", {0, 0, bq, dh, W, P, Bm, C, W, dh, d, 0, op}},
+                    {"dK+=dS^T.Q W x dh x bq TN", {1, 0, W, dh, bq, P, A, C, W, dh, dh, 1, op}},
+                    {"dQ=dS.K  bq x dh x W NN", {0, 0, bq, dh, W, P, Bm, C, W, dh, dh, 0, op}},
                 };
                 for (int j = 0; j < 4; j++) {
                     timing t = time_calls(run_gemm, &k[j].g, 0.2);
@@ -302,6 +335,7 @@ int main(int argc, char **argv)
                 }
                 swat_free(A);
                 swat_free(Bm);
+                swat_free(P);
                 swat_free(S);
                 swat_free(C);
             }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/bench_util.h: the clock and the sgemm peak shared by the C bench
- * programs (attn_kernel.c, step_breakdown.c). Header-only: each program is
- * one translation unit. */
+/* bench/bench_util.h: the clock and the GEMM peak of the C bench programs.
+ * Header-only: each program is one translation unit. */
 #ifndef SWAT_BENCH_UTIL_H
 #define SWAT_BENCH_UTIL_H
 
@@ -29,22 +28,25 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* sgemm n^3 rate with the rank's threads, best of >= 3 calls and >= `seconds`
- * by the chosen clock (swat_gemm_peak_gflops with that clock). */
-static double peak_gflops(int n, double seconds)
+/* n^3 GEMM rate on operands of type t with the rank's threads, best of >= 3
+ * calls and >= `seconds` by the chosen clock (swat_gemm_peak_gflops_op with
+ * that clock). */
+static double peak_gflops(swat_operand t, int n, double seconds)
 {
-    float *a = swat_malloc(sizeof(float) * (size_t)n * n), *b = swat_malloc(sizeof(float) * (size_t)n * n);
-    float *c = swat_malloc(sizeof(float) * (size_t)n * n);
-    for (int64_t i = 0; i < (int64_t)n * n; i++) {
-        a[i] = (float)((i * 7) % 13) * 0.01f;
-        b[i] = (float)((i * 5) % 11) * 0.01f;
-        c[i] = 0;
-    }
-    swat_gemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
+    size_t nn = (size_t)n * (size_t)n;
+    swat_real *src = swat_malloc(sizeof(swat_real) * nn);
+    void *a = swat_malloc(swat_operand_size(t) * nn), *b = swat_malloc(swat_operand_size(t) * nn);
+    swat_real *c = swat_calloc(sizeof(swat_real) * nn);
+    for (size_t i = 0; i < nn; i++) src[i] = (swat_real)((i * 7) % 13) * 0.01f;
+    swat_operand_store(t, a, n, src, n, n, n);
+    for (size_t i = 0; i < nn; i++) src[i] = (swat_real)((i * 5) % 11) * 0.01f;
+    swat_operand_store(t, b, n, src, n, n, n);
+    swat_free(src);
+    swat_gemm_op(t, 0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 0, total = 0;
     for (int reps = 0; total < seconds || reps < 3; reps++) {
         double t0 = now(), w0 = swat_now();
-        swat_gemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
+        swat_gemm_op(t, 0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
         double dt = now() - t0, rate = 2.0 * n * (double)n * n / dt * 1e-9;
         total += swat_now() - w0;
         if (rate > best) best = rate;

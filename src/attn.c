@@ -24,10 +24,14 @@
  * in ascending order, so every dK/dV row receives its contributions in the
  * same order for any thread count, and for calls [0, t) then [t, T) when t is
  * on the grid. GEMMs inside the parallel regions run single-threaded
- * (swat_gemm). Scratch is carved per thread from the caller's buffer. */
+ * (swat_gemm). Scratch is carved per thread from the caller's buffer.
+ *
+ * Precision. The pointwise passes run in swat_real on S and dP; in a bf16 run
+ * their results are then stored as products' inputs (P → Pop, dS → dSop,
+ * rounded to bfloat16) before the GEMMs that read them. With fp32 operands
+ * Pop and dSop are S and dP themselves. */
 #include "swat/attn.h"
 
-#include "swat/config.h"
 #include "swat/gemm.h"
 #include "swat/vexp.h"
 
@@ -84,17 +88,53 @@ static int64_t max_width(const swat_attn_desc *a, int64_t T, int64_t bq)
     return wd < cap ? wd : cap;
 }
 
-/* Scratch of one thread: S/P and dP/dS, rounded up to whole cache lines. */
-static size_t thread_elems(const swat_attn_desc *a, int64_t T, int64_t bq)
+/* Scratch of one thread, in whole cache lines: S/P and dP/dS (swat_real)
+ * and, unless the operands are swat_real, their operand copies Pop and dSop. */
+typedef struct {
+    swat_real *S, *dP;
+    void *Pop, *dSop;
+} attn_scratch;
+
+static size_t lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static size_t thread_bytes(const swat_attn_desc *a, int64_t T, int64_t bq)
 {
-    size_t e = 2 * (size_t)bq * (size_t)max_width(a, T, bq);
-    return (e + 15) / 16 * 16;
+    size_t e = (size_t)bq * (size_t)max_width(a, T, bq);
+    size_t b = 2 * lines(e * sizeof(swat_real));
+    if (a->op != SWAT_OPERAND_REAL) b += 2 * lines(e * swat_operand_size(a->op));
+    return b;
 }
 
-size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads)
+static attn_scratch thread_scratch(const swat_attn_desc *a, int64_t T, int64_t bq, void *scratch)
+{
+    size_t e = (size_t)bq * (size_t)max_width(a, T, bq);
+    char *base = (char *)scratch + (size_t)omp_get_thread_num() * thread_bytes(a, T, bq);
+    attn_scratch s = {.S = (swat_real *)base,
+                      .dP = (swat_real *)(base + lines(e * sizeof(swat_real)))};
+    s.Pop = s.S;
+    s.dSop = s.dP;
+    if (a->op != SWAT_OPERAND_REAL) {
+        s.Pop = base + 2 * lines(e * sizeof(swat_real));
+        s.dSop = (char *)s.Pop + lines(e * swat_operand_size(a->op));
+    }
+    return s;
+}
+
+size_t swat_attn_scratch_bytes(const swat_attn_desc *a, int64_t T, int nthreads)
 {
     SWAT_ASSERT(nthreads >= 1);
-    return thread_elems(a, T, swat_attn_block_rows(a, T)) * (size_t)nthreads;
+    return thread_bytes(a, T, swat_attn_block_rows(a, T)) * (size_t)nthreads;
+}
+
+/* Element (head n, row r) of a view, as a pointer: operands of type t, or
+ * swat_real (t = REAL) for o and the gradients. */
+static inline const void *at(swat_heads x, swat_operand t, int64_t n, int64_t r)
+{
+    return swat_operand_at(t, x.p, n * x.hs + r * x.ld);
+}
+static inline swat_real *at_real(swat_heads x, int64_t n, int64_t r)
+{
+    return (swat_real *)(uintptr_t)x.p + n * x.hs + r * x.ld;
 }
 
 /* Block b of the grid anchored at nh, clipped to the call's rows [t0, t1):
@@ -213,55 +253,60 @@ typedef struct {
     int64_t T, nh;
 } attn_ctx;
 
-static void block_forward(const attn_ctx *x, int64_t n, attn_block B, swat_real *o, int64_t ldo,
-                          swat_real *lse, const swat_real *q, int64_t ldq, const swat_real *k,
-                          const swat_real *v, int64_t ldkv, swat_real *S /* [bq][W] */)
+static void block_forward(const attn_ctx *x, int64_t n, attn_block B, swat_heads o, swat_real *lse,
+                          swat_heads q, swat_heads k, swat_heads v, attn_scratch sc)
 {
     const swat_attn_desc *a = x->a;
-    int64_t dh = a->dh, col = n * dh, m = B.r1 - B.r0, W = B.W;
-    swat_real slope = a->slopes[n];
-    swat_gemm(0, 1, m, W, dh, x->scale, q + B.r0 * ldq + col, ldq, k + B.jl * ldkv + col, ldkv, 0,
-              S, W);
+    swat_operand t = a->op;
+    int64_t dh = a->dh, m = B.r1 - B.r0, W = B.W;
+    swat_real slope = a->slopes[n], *S = sc.S; /* [m][W] */
+    swat_gemm_op(t, 0, 1, m, W, dh, x->scale, at(q, t, n, B.r0), q.ld, at(k, t, n, B.jl), k.ld, 0,
+                 S, W);
     for (int64_t i = 0; i < m; i++) {
-        int64_t t = B.r0 + i, lo, hi;
-        band_of(&lo, &hi, t, x->nh, B.jl, a->w);
+        int64_t r = B.r0 + i, lo, hi;
+        band_of(&lo, &hi, r, x->nh, B.jl, a->w);
         if (a->kind == SWAT_ATTN_SOFTMAX)
-            lse[n * x->T + t] = softmax_row(S + i * W, lo, hi, W, slope);
+            lse[n * x->T + r] = softmax_row(S + i * W, lo, hi, W, slope);
         else
             sigmoid_row(S + i * W, lo, hi, W, slope, x->bias);
     }
-    swat_gemm(0, 0, m, dh, W, 1, S, W, v + B.jl * ldkv + col, ldkv, 0, o + B.r0 * ldo + col, ldo);
+    if (t != SWAT_OPERAND_REAL) swat_operand_store(t, sc.Pop, W, S, W, m, W);
+    swat_gemm_op(t, 0, 0, m, dh, W, 1, sc.Pop, W, at(v, t, n, B.jl), v.ld, 0, at_real(o, n, B.r0),
+                 o.ld);
 }
 
-static void block_backward(const attn_ctx *x, int64_t n, attn_block B, swat_real *dq, int64_t lddq,
-                           swat_real *dk, swat_real *dv, int64_t lddkv, const swat_real *dout,
-                           int64_t lddo, const swat_real *q, int64_t ldq, const swat_real *k,
-                           const swat_real *v, int64_t ldkv, const swat_real *o, int64_t ldo,
-                           const swat_real *lse, swat_real *S /* [bq][W] */,
-                           swat_real *dP /* [bq][W] */)
+static void block_backward(const attn_ctx *x, int64_t n, attn_block B, swat_heads dq,
+                           swat_heads dk, swat_heads dv, swat_heads dout_op, swat_heads dout,
+                           swat_heads q, swat_heads k, swat_heads v, swat_heads o,
+                           const swat_real *lse, attn_scratch sc)
 {
     const swat_attn_desc *a = x->a;
-    int64_t dh = a->dh, col = n * dh, m = B.r1 - B.r0, W = B.W;
-    swat_real slope = a->slopes[n];
-    const swat_real *qb = q + B.r0 * ldq + col, *dob = dout + B.r0 * lddo + col;
-    const swat_real *kr = k + B.jl * ldkv + col, *vr = v + B.jl * ldkv + col;
-    swat_gemm(0, 1, m, W, dh, x->scale, qb, ldq, kr, ldkv, 0, S, W);
-    swat_gemm(0, 1, m, W, dh, 1, dob, lddo, vr, ldkv, 0, dP, W);
+    swat_operand t = a->op;
+    int64_t dh = a->dh, m = B.r1 - B.r0, W = B.W;
+    swat_real slope = a->slopes[n], *S = sc.S, *dP = sc.dP; /* [m][W] each */
+    const void *qb = at(q, t, n, B.r0), *dob = at(dout_op, t, n, B.r0);
+    const void *kr = at(k, t, n, B.jl), *vr = at(v, t, n, B.jl);
+    swat_gemm_op(t, 0, 1, m, W, dh, x->scale, qb, q.ld, kr, k.ld, 0, S, W);
+    swat_gemm_op(t, 0, 1, m, W, dh, 1, dob, dout_op.ld, vr, v.ld, 0, dP, W);
     for (int64_t i = 0; i < m; i++) {
-        int64_t t = B.r0 + i, lo, hi;
-        band_of(&lo, &hi, t, x->nh, B.jl, a->w);
+        int64_t r = B.r0 + i, lo, hi;
+        band_of(&lo, &hi, r, x->nh, B.jl, a->w);
         if (a->kind == SWAT_ATTN_SOFTMAX) {
-            const swat_real *dor = dout + t * lddo + col, *orow = o + t * ldo + col;
+            const swat_real *dor = at_real(dout, n, r), *orow = at_real(o, n, r);
             swat_real D = 0;
             for (int64_t c = 0; c < dh; c++) D += dor[c] * orow[c];
-            softmax_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, lse[n * x->T + t], D);
+            softmax_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, lse[n * x->T + r], D);
         } else {
             sigmoid_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, x->bias);
         }
     }
-    swat_gemm(0, 0, m, dh, W, x->scale, dP, W, kr, ldkv, 0, dq + B.r0 * lddq + col, lddq);
-    swat_gemm(1, 0, W, dh, m, x->scale, dP, W, qb, ldq, 1, dk + B.jl * lddkv + col, lddkv);
-    swat_gemm(1, 0, W, dh, m, 1, S, W, dob, lddo, 1, dv + B.jl * lddkv + col, lddkv);
+    if (t != SWAT_OPERAND_REAL) {
+        swat_operand_store(t, sc.Pop, W, S, W, m, W);
+        swat_operand_store(t, sc.dSop, W, dP, W, m, W);
+    }
+    swat_gemm_op(t, 0, 0, m, dh, W, x->scale, sc.dSop, W, kr, k.ld, 0, at_real(dq, n, B.r0), dq.ld);
+    swat_gemm_op(t, 1, 0, W, dh, m, x->scale, sc.dSop, W, qb, q.ld, 1, at_real(dk, n, B.jl), dk.ld);
+    swat_gemm_op(t, 1, 0, W, dh, m, 1, sc.Pop, W, dob, dout_op.ld, 1, at_real(dv, n, B.jl), dv.ld);
 }
 
 /* ---- the calls -------------------------------------------------------------- */
@@ -285,48 +330,40 @@ static attn_ctx check_call(const swat_attn_desc *a, const swat_real *lse, int64_
     return x;
 }
 
-void swat_attn_forward(const swat_attn_desc *a, swat_real *o, int64_t ldo, swat_real *lse,
-                       const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
-                       int64_t ldkv, int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
-                       swat_real *scratch)
+void swat_attn_forward(const swat_attn_desc *a, swat_heads o, swat_real *lse, swat_heads q,
+                       swat_heads k, swat_heads v, int64_t T, int64_t nh, int64_t p0, int64_t t0,
+                       int64_t t1, void *scratch)
 {
     attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
     if (t0 == t1) return;
     int64_t bq = swat_attn_block_rows(a, T);
-    size_t per = thread_elems(a, T, bq);
     attn_grid g = grid_of(bq, nh, t0, t1);
     int64_t ntask = g.nb * a->H;
 #pragma omp parallel for schedule(dynamic) num_threads(swat_gemm_threads())
     for (int64_t task = 0; task < ntask; task++) {
         int64_t n = task % a->H, b = g.b0 + task / a->H;
         attn_block B = block_of(&g, b, a->w, nh, t0, t1);
-        swat_real *S = scratch + (size_t)omp_get_thread_num() * per;
-        block_forward(&x, n, B, o, ldo, lse, q, ldq, k, v, ldkv, S);
+        block_forward(&x, n, B, o, lse, q, k, v, thread_scratch(a, T, bq, scratch));
     }
 }
 
-void swat_attn_backward(const swat_attn_desc *a, swat_real *dq, int64_t lddq, swat_real *dk,
-                        swat_real *dv, int64_t lddkv, const swat_real *dout, int64_t lddo,
-                        const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
-                        int64_t ldkv, const swat_real *o, int64_t ldo, const swat_real *lse,
-                        int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
-                        swat_real *scratch)
+void swat_attn_backward(const swat_attn_desc *a, swat_heads dq, swat_heads dk, swat_heads dv,
+                        swat_heads dout_op, swat_heads dout, swat_heads q, swat_heads k,
+                        swat_heads v, swat_heads o, const swat_real *lse, int64_t T, int64_t nh,
+                        int64_t p0, int64_t t0, int64_t t1, void *scratch)
 {
     attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
     if (t0 == t1) return;
     int64_t bq = swat_attn_block_rows(a, T);
-    size_t per = thread_elems(a, T, bq);
     attn_grid g = grid_of(bq, nh, t0, t1);
     /* heads in parallel; within a head, blocks in ascending order (the dK/dV
      * summation order) */
 #pragma omp parallel for schedule(dynamic) num_threads(swat_gemm_threads())
     for (int64_t n = 0; n < a->H; n++) {
-        swat_real *S = scratch + (size_t)omp_get_thread_num() * per;
-        swat_real *dP = S + per / 2;
+        attn_scratch sc = thread_scratch(a, T, bq, scratch);
         for (int64_t b = g.b0; b < g.b0 + g.nb; b++) {
             attn_block B = block_of(&g, b, a->w, nh, t0, t1);
-            block_backward(&x, n, B, dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k, v, ldkv, o,
-                           ldo, lse, S, dP);
+            block_backward(&x, n, B, dq, dk, dv, dout_op, dout, q, k, v, o, lse, sc);
         }
     }
 }

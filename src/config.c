@@ -81,6 +81,7 @@ static const char *const alibi_names[] = {"balanced", "negative", "positive", "n
 static const char *const schedule_names[] = {"cosine", "constant", NULL};
 static const char *const format_names[] = {"bytes", "llmc", NULL};
 static const char *const nonfinite_names[] = {"stop", "skip", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL};
 
 static const key_def keys[] = {
     K_INT(model, vocab_size, 256, IN(2, DIM_MAX), OPTIONAL, "V, tokens in the vocabulary"),
@@ -121,6 +122,8 @@ static const key_def keys[] = {
     K_ENUM(train, on_nonfinite, nonfinite_names, "stop or skip an update with a non-finite loss"),
     K_INT(train, max_skips, 10, GE(0), OPTIONAL,
           "skip policy: stop after this many non-finite updates in a row; 0 = never"),
+    K_ENUM(train, precision, precision_names,
+           "inputs of every matrix product: fp32, or bf16 (rounded to bfloat16, fp32 accumulation)"),
 
     K_STR(data, train, REQUIRED_TRAIN, "training tokens: a file or a glob"),
     K_STR(data, val, OPTIONAL, "validation tokens: a file or a glob"),

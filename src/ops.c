@@ -34,19 +34,18 @@ static inline swat_real sigmoid(swat_real x) { return 1 / (1 + vexp(-x)); }
 
 /* ---- RMSNorm ---------------------------------------------------------------- */
 
-void swat_rmsnorm_forward(swat_real *y, swat_real *rstd, const swat_real *x, const swat_real *g,
-                          int64_t n, int64_t d, double eps)
+void swat_rmsnorm_forward(swat_operand t, void *y, swat_real *rstd, const swat_real *x,
+                          const swat_real *g, int64_t n, int64_t d, double eps)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; r++) {
         const swat_real *xr = x + r * d; /* [d] */
-        swat_real *yr = y + r * d;       /* [d] */
         double ss = 0;
 #pragma omp simd reduction(+ : ss)
         for (int64_t i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
         swat_real rs = (swat_real)(1.0 / sqrt(ss / (double)d + eps));
         rstd[r] = rs;
-        for (int64_t i = 0; i < d; i++) yr[i] = xr[i] * rs * g[i];
+        for (int64_t i = 0; i < d; i++) swat_operand_put(t, y, r * d + i, xr[i] * rs * g[i]);
     }
 }
 
@@ -135,31 +134,31 @@ void swat_rope_backward(swat_real *dx, int64_t ldx, const swat_real *cos_t, cons
 
 /* ---- SwiGLU ----------------------------------------------------------------- */
 
-void swat_swiglu_forward(swat_real *out, const swat_real *gu, int64_t n, int64_t f)
+void swat_swiglu_forward(swat_operand t, void *out, const swat_real *gu, int64_t n, int64_t f)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; r++) {
         const swat_real *gate = gu + r * 2 * f, *up = gate + f; /* [f] each */
-        swat_real *o = out + r * f;                             /* [f] */
 #pragma omp simd
-        for (int64_t i = 0; i < f; i++) o[i] = gate[i] * sigmoid(gate[i]) * up[i];
+        for (int64_t i = 0; i < f; i++)
+            swat_operand_put(t, out, r * f + i, gate[i] * sigmoid(gate[i]) * up[i]);
     }
 }
 
 /* out = u·g·σ(g): ∂/∂g = u·σ(g)·(1 + g·(1 − σ(g))), ∂/∂u = g·σ(g). */
-void swat_swiglu_backward(swat_real *dgu, const swat_real *dout, const swat_real *gu, int64_t n,
-                          int64_t f)
+void swat_swiglu_backward(swat_operand t, void *dgu, const swat_real *dout, const swat_real *gu,
+                          int64_t n, int64_t f)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; r++) {
         const swat_real *gate = gu + r * 2 * f, *up = gate + f; /* [f] each */
         const swat_real *dor = dout + r * f;                    /* [f] */
-        swat_real *dgate = dgu + r * 2 * f, *dup = dgate + f;   /* [f] each */
+        int64_t dgate = r * 2 * f, dup = dgate + f;             /* [f] each, in dgu */
 #pragma omp simd
         for (int64_t i = 0; i < f; i++) {
             swat_real s = sigmoid(gate[i]);
-            dgate[i] = dor[i] * up[i] * s * (1 + gate[i] * (1 - s));
-            dup[i] = dor[i] * gate[i] * s;
+            swat_operand_put(t, dgu, dgate + i, dor[i] * up[i] * s * (1 + gate[i] * (1 - s)));
+            swat_operand_put(t, dgu, dup + i, dor[i] * gate[i] * s);
         }
     }
 }
@@ -215,18 +214,17 @@ static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale,
     return loss;
 }
 
-double swat_classifier(swat_real *dy, swat_real *dW, double *row_loss, const swat_real *y,
-                       const swat_real *W, const int32_t *targets, int64_t n, int64_t d, int64_t V,
-                       swat_real scale, swat_real *scratch, int64_t chunk)
+double swat_classifier(swat_operand t, swat_real *dy, swat_real *dW, double *row_loss,
+                       const void *y, const void *W, const int32_t *targets, int64_t n, int64_t d,
+                       int64_t V, swat_real scale, swat_real *logits, void *dlogits, int64_t chunk)
 {
     SWAT_ASSERT(chunk >= 1 && V >= 1);
     int backward = dy != NULL;
     double total = 0;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         int64_t rows = n - r0 < chunk ? n - r0 : chunk;
-        const swat_real *yc = y + r0 * d; /* [rows][d] */
-        swat_real *logits = scratch;      /* [rows][V] */
-        swat_gemm(0, 1, rows, V, d, 1, yc, d, W, d, 0, logits, V);
+        const void *yc = swat_operand_at(t, y, r0 * d); /* [rows][d] */
+        swat_gemm_op(t, 0, 1, rows, V, d, 1, yc, d, W, d, 0, logits, V);
         for (int64_t s0 = 0; s0 < rows; s0 += LOSS_BATCH) {
             int64_t m = rows - s0 < LOSS_BATCH ? rows - s0 : LOSS_BATCH;
             double loss[LOSS_BATCH];
@@ -243,8 +241,14 @@ double swat_classifier(swat_real *dy, swat_real *dW, double *row_loss, const swa
             }
         }
         if (backward) {
-            swat_gemm(0, 0, rows, d, V, 1, logits, V, W, d, 0, dy + r0 * d, d);
-            if (dW) swat_gemm(1, 0, V, d, rows, 1, logits, V, yc, d, 1, dW, d);
+            /* ∂L/∂logits is an input of both products */
+            const void *dl = logits;
+            if (t != SWAT_OPERAND_REAL) {
+                swat_operand_store(t, dlogits, V, logits, V, rows, V);
+                dl = dlogits;
+            }
+            swat_gemm_op(t, 0, 0, rows, d, V, 1, dl, V, W, d, 0, dy + r0 * d, d);
+            if (dW) swat_gemm_op(t, 1, 0, V, d, rows, 1, dl, V, yc, d, 1, dW, d);
         }
     }
     return total;

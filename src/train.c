@@ -86,6 +86,7 @@ static int load_state(swat_trainer *tr, char *err)
         return 0;
     }
     if (tr->world > 1) swat_comm_allgather(tr->comm, m->params, tr->hi - tr->lo);
+    swat_model_params_changed(m);
     return 0;
 }
 
@@ -111,8 +112,14 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     if (agree(comm, open_data(tr, err), err)) return -1;
 
     tr->model = swat_model_create(&cfg->model, (size_t)tr->world);
-    tr->model->recompute = cfg->train.recompute;
-    swat_model_plan(tr->model, tr->mb, tr->Tc, 0);
+    swat_plan plan = {.mb = tr->mb, .Tc = tr->Tc, .recompute = cfg->train.recompute,
+                      .precision = (swat_precision)cfg->train.precision};
+    swat_model_plan(tr->model, &plan);
+    int emulated = 0;
+    swat_operand op = swat_gemm_operand(plan.precision, tr->engine, sizeof tr->engine, &emulated);
+    tr->engine_tag = op == SWAT_OPERAND_REAL ? "fp32" : op == SWAT_OPERAND_BF16 ? "bf16" : "bf16-emul";
+    /* one line for the job (rank 0's view: ranks of one job run on alike nodes) */
+    if (emulated && tr->rank == 0) swat_log(SWAT_LOG_WARN, "precision = bf16: %s", tr->engine);
     swat_ckpt_shard(tr->model->nparams_pad, tr->world, tr->rank, &tr->lo, &tr->hi);
     size_t shard = tr->hi - tr->lo;
     tr->m = swat_calloc(sizeof(swat_real) * shard);
@@ -131,9 +138,10 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
                          &tr->fault_nonfinite_count) < 1)
         tr->fault_nonfinite_step = 0;
 
-    /* the MFU peak: every rank measures its own sgemm at once, as it trains */
+    /* the MFU peak: every rank measures its own products at once, as it
+     * trains, in the precision they run in */
     double peak = cfg->train.peak_gflops > 0 ? cfg->train.peak_gflops
-                                             : swat_gemm_peak_gflops(1024, 0.3);
+                                             : swat_gemm_peak_gflops_op(op, 1024, 0.3);
     swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, &peak, 1);
     tr->peak_gflops = peak;
     tr->flops_per_token = swat_model_flops_per_token(tr->model, tr->T);
@@ -171,28 +179,35 @@ void swat_trainer_update(swat_trainer *tr, swat_update_stats *st)
 {
     swat_model *m = tr->model;
     int64_t k = tr->step + 1, per_dp = tr->B / tr->dp;
-    double t0 = swat_now();
+    double t0 = swat_now(), t;
     double scale = 1.0 / ((double)tr->B * (double)tr->T);
+    st->data_s = st->model_s = st->reduce_s = st->optim_s = 0;
 
     memset(m->grads, 0, sizeof(swat_real) * m->nparams_pad);
     double red[2] = {0, 0}; /* loss sum, squared gradient norm */
     for (int64_t a = 0; a < tr->accum; a++) {
         /* the read of a row overwrites the next row's first token, so read in order
          * and take the target row right after each read */
+        t = swat_now();
         for (int64_t s = 0; s < tr->mb; s++) {
             int64_t slot = tr->dp_rank * per_dp + a * tr->mb + s;
             swat_trainer_load_sample(tr, tr->train_ds, swat_sampler_index(&tr->sampler, k, slot), s);
         }
+        st->data_s += swat_now() - t;
+        t = swat_now();
         red[0] += swat_model_step(m, tr->comm, tr->tokens, tr->targets, tr->sp_rank * tr->Tc,
                                   scale, 1, NULL);
+        st->model_s += swat_now() - t;
     }
     if (tr->rank == 0 && tr->fault_nonfinite_step > 0 && k >= tr->fault_nonfinite_step &&
         k < tr->fault_nonfinite_step + tr->fault_nonfinite_count)
         m->grads[0] = NAN;
+    t = swat_now();
     size_t shard = tr->hi - tr->lo;
     if (tr->world > 1) swat_comm_reduce_scatter(tr->comm, m->grads, tr->gshard, shard);
     red[1] = swat_sq_norm(tr->gshard, shard);
     swat_comm_allreduce_double(tr->comm, SWAT_SCOPE_WORLD, red, 2);
+    st->reduce_s += swat_now() - t;
 
     st->loss = red[0] * scale;
     st->grad_norm = sqrt(red[1]);
@@ -200,9 +215,14 @@ void swat_trainer_update(swat_trainer *tr, swat_update_stats *st)
     st->nonfinite = !isfinite(st->loss) || !isfinite(st->grad_norm);
     if (!st->nonfinite) {
         double gscale = swat_clip_factor(st->grad_norm, tr->cfg.train.grad_clip);
+        t = swat_now();
         swat_adamw_step(&tr->cfg.train, m, tr->lo, tr->hi, m->params + tr->lo, tr->gshard, tr->m,
                         tr->v, k, st->lr, gscale);
+        st->optim_s += swat_now() - t;
+        t = swat_now();
         if (tr->world > 1) swat_comm_allgather(tr->comm, m->params, shard);
+        st->reduce_s += swat_now() - t;
+        swat_model_params_changed(m);
     }
     /* a skipped update still consumes its samples; under the stop policy the
      * caller ends the run without saving */

@@ -145,7 +145,7 @@ static const swat_real *V(const prob *p) { return p->qkv + 2 * p->d; }
 /* Scratch for the current thread count, NaN-filled, with a canary after it. */
 static swat_real *scratch_new(const prob *p, size_t *n)
 {
-    *n = swat_attn_scratch_elems(&p->a, p->c.T, swat_gemm_threads());
+    *n = swat_attn_scratch_bytes(&p->a, p->c.T, swat_gemm_threads()) / sizeof(swat_real);
     swat_real *s = swat_malloc(sizeof(swat_real) * (*n + CANARY));
     for (size_t i = 0; i < *n; i++) s[i] = NAN;
     for (size_t i = 0; i < CANARY; i++) s[*n + i] = 12345;
@@ -158,12 +158,19 @@ static void scratch_free(swat_real *s, size_t n)
     swat_free(s);
 }
 
+/* The heads of a row-major [rows][ld] buffer, side by side: head n at column n·dh. */
+static swat_heads rowwise(const prob *p, const swat_real *x, int64_t ld)
+{
+    return (swat_heads){x, ld, p->c.dh};
+}
+
 static void kern_fwd(const prob *p, swat_real *o, swat_real *lse, int64_t t0, int64_t t1)
 {
     size_t n;
     swat_real *s = scratch_new(p, &n);
-    swat_attn_forward(&p->a, o, p->d, lse, Q(p), p->ld, K(p), V(p), p->ld, p->c.T, p->c.nh,
-                      p->c.p0, t0, t1, s);
+    swat_attn_forward(&p->a, rowwise(p, o, p->d), lse, rowwise(p, Q(p), p->ld),
+                      rowwise(p, K(p), p->ld), rowwise(p, V(p), p->ld), p->c.T, p->c.nh, p->c.p0,
+                      t0, t1, s);
     scratch_free(s, n);
 }
 
@@ -172,9 +179,11 @@ static void kern_bwd(const prob *p, swat_real *dqkv, const swat_real *o, const s
 {
     size_t n;
     swat_real *s = scratch_new(p, &n);
-    swat_attn_backward(&p->a, dqkv + p->c.nh * p->ld, p->ld, dqkv + p->d, dqkv + 2 * p->d, p->ld,
-                       p->dout, p->d, Q(p), p->ld, K(p), V(p), p->ld, o, p->d, lse, p->c.T,
-                       p->c.nh, p->c.p0, t0, t1, s);
+    swat_attn_backward(&p->a, rowwise(p, dqkv + p->c.nh * p->ld, p->ld),
+                       rowwise(p, dqkv + p->d, p->ld), rowwise(p, dqkv + 2 * p->d, p->ld),
+                       rowwise(p, p->dout, p->d), rowwise(p, p->dout, p->d),
+                       rowwise(p, Q(p), p->ld), rowwise(p, K(p), p->ld), rowwise(p, V(p), p->ld),
+                       rowwise(p, o, p->d), lse, p->c.T, p->c.nh, p->c.p0, t0, t1, s);
     scratch_free(s, n);
 }
 

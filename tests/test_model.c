@@ -61,6 +61,12 @@ static void fill_tokens(int32_t *x, int64_t n, int64_t V, uint64_t seed)
     for (int64_t i = 0; i < n; i++) x[i] = (int32_t)swat_rng_below(&r, (uint64_t)V);
 }
 
+static void plan(swat_model *m, int64_t mb, int64_t T, int forward_only, int recompute)
+{
+    swat_plan p = {.mb = mb, .Tc = T, .forward_only = forward_only, .recompute = recompute};
+    swat_model_plan(m, &p);
+}
+
 /* Scaled loss at the current parameters (backward off). */
 static double loss_at(swat_model *m, const int32_t *tok, const int32_t *tgt, double scale)
 {
@@ -76,7 +82,7 @@ static void gradcheck(swat_model_config mc, int64_t mb, int64_t T, const char *w
         if (m->tensors[i].ndim == 1)
             for (size_t j = 0; j < m->tensors[i].numel; j++)
                 m->params[m->tensors[i].offset + j] = 1.0 + 0.1 * sin((double)(i * 31 + (int)j));
-    swat_model_plan(m, mb, T, 0);
+    plan(m, mb, T, 0, 0);
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)(mb * T));
     int32_t *tgt = malloc(sizeof(int32_t) * (size_t)(mb * T));
     fill_tokens(tok, mb * T, m->V, 1);
@@ -178,8 +184,8 @@ static void test_microbatches_add_up(void **s)
     swat_model *a = swat_model_create(&c, 1), *b = swat_model_create(&c, 1);
     swat_model_init_params(a, 5);
     swat_model_init_params(b, 5);
-    swat_model_plan(a, 2, T, 0);
-    swat_model_plan(b, 1, T, 0);
+    plan(a, 2, T, 0, 0);
+    plan(b, 1, T, 0, 0);
     int32_t tok[24], tgt[24];
     fill_tokens(tok, 24, c.vocab_size, 3);
     fill_tokens(tgt, 24, c.vocab_size, 4);
@@ -206,9 +212,9 @@ static void test_forward_only_plan(void **s)
     double rows[13];
     fill_tokens(tok, T, c.vocab_size, 5);
     fill_tokens(tgt, T, c.vocab_size, 6);
-    swat_model_plan(m, 1, T, 0);
+    plan(m, 1, T, 0, 0);
     double full = swat_model_step(m, NULL, tok, tgt, 0, 1.0, 0, NULL);
-    swat_model_plan(m, 1, T, 1);
+    plan(m, 1, T, 1, 0);
     double fwd = swat_model_step(m, NULL, tok, tgt, 0, 1.0, 0, rows);
     assert_true(full == fwd);
     double sum = 0;
@@ -230,9 +236,8 @@ static void test_recompute_identical(void **s)
         swat_model *a = swat_model_create(&c, 1), *b = swat_model_create(&c, 1);
         swat_model_init_params(a, 9);
         swat_model_init_params(b, 9);
-        b->recompute = 1;
-        swat_model_plan(a, mb, T, 0);
-        swat_model_plan(b, mb, T, 0);
+        plan(a, mb, T, 0, 0);
+        plan(b, mb, T, 0, 1);
         assert_true(b->arena_bytes < a->arena_bytes);
         int32_t tok[24], tgt[24];
         fill_tokens(tok, 24, c.vocab_size, 7);

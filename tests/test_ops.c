@@ -114,7 +114,7 @@ typedef struct {
 static double rms_loss(void *p)
 {
     rms_ctx *c = p;
-    swat_rmsnorm_forward(c->y, c->rstd, c->x, c->g, c->n, c->d, c->eps);
+    swat_rmsnorm_forward(SWAT_OPERAND_REAL, c->y, c->rstd, c->x, c->g, c->n, c->d, c->eps);
     return dot(c->R, c->y, c->n * c->d);
 }
 
@@ -125,7 +125,7 @@ static void test_rmsnorm(void **state)
     rms_ctx c = {.n = 5, .d = 12, .eps = 0.05};
     int64_t nd = c.n * c.d;
     c.x = vec(nd), c.g = vec(c.d), c.R = vec(nd), c.y = vec(nd), c.rstd = vec(c.n);
-    swat_rmsnorm_forward(c.y, c.rstd, c.x, c.g, c.n, c.d, c.eps);
+    swat_rmsnorm_forward(SWAT_OPERAND_REAL, c.y, c.rstd, c.x, c.g, c.n, c.d, c.eps);
     for (int64_t r = 0; r < c.n; r++) {
         double ms = 0;
         for (int64_t i = 0; i < c.d; i++) ms += c.x[r * c.d + i] * c.x[r * c.d + i];
@@ -158,7 +158,7 @@ static void test_rmsnorm_threads(void **state)
     for (int t = 0; t < 2; t++) {
         swat_gemm_set_threads(t + 1);
         yy[t] = vec(n * d);
-        swat_rmsnorm_forward(yy[t], rstd, x, g, n, d, 1e-6);
+        swat_rmsnorm_forward(SWAT_OPERAND_REAL, yy[t], rstd, x, g, n, d, 1e-6);
         dx[t] = swat_calloc(sizeof(swat_real) * (size_t)(n * d));
         dg[t] = swat_calloc(sizeof(swat_real) * (size_t)d);
         swat_rmsnorm_backward(dx[t], dg[t], dy, x, g, rstd, n, d);
@@ -264,7 +264,7 @@ typedef struct {
 static double swiglu_loss(void *p)
 {
     swiglu_ctx *c = p;
-    swat_swiglu_forward(c->out, c->gu, c->n, c->f);
+    swat_swiglu_forward(SWAT_OPERAND_REAL, c->out, c->gu, c->n, c->f);
     return dot(c->R, c->out, c->n * c->f);
 }
 
@@ -277,7 +277,7 @@ static void test_swiglu(void **state)
     c.gu = vec(n * 2 * f), c.R = vec(n * f), c.out = vec(n * f);
     for (int64_t i = 0; i < n * 2 * f; i++) c.gu[i] *= 6; /* reach the tails of σ */
     c.gu[0] = -800, c.gu[1] = 800;                        /* and exp's clamp */
-    swat_swiglu_forward(c.out, c.gu, n, f);
+    swat_swiglu_forward(SWAT_OPERAND_REAL, c.out, c.gu, n, f);
     for (int64_t r = 0; r < n; r++)
         for (int64_t i = 0; i < f; i++) {
             double g = c.gu[r * 2 * f + i], u = c.gu[r * 2 * f + f + i];
@@ -288,7 +288,7 @@ static void test_swiglu(void **state)
     c.gu[0] = -40, c.gu[1] = 40;
     swat_real *dgu = vec(n * 2 * f);
     for (int64_t i = 0; i < n * 2 * f; i++) dgu[i] = 1e30; /* must be overwritten */
-    swat_swiglu_backward(dgu, c.R, c.gu, n, f);
+    swat_swiglu_backward(SWAT_OPERAND_REAL, dgu, c.R, c.gu, n, f);
     check_fd("swiglu dgu", c.gu, dgu, n * 2 * f, swiglu_loss, &c);
     swat_free(c.gu), swat_free(c.R), swat_free(c.out), swat_free(dgu);
 }
@@ -380,7 +380,7 @@ static double cls_loss(void *p)
 {
     cls_ctx *c = p;
     return c->scale *
-           swat_classifier(NULL, NULL, NULL, c->y, c->W, c->tg, c->n, c->d, c->V, 0, c->scratch, 3);
+           swat_classifier(SWAT_OPERAND_REAL, NULL, NULL, NULL, c->y, c->W, c->tg, c->n, c->d, c->V, 0, c->scratch, NULL, 3);
 }
 
 static void test_classifier(void **state)
@@ -400,15 +400,13 @@ static void test_classifier(void **state)
     swat_real *dW0 = vec(V * d), *ref_dy = NULL, *ref_dW = NULL;
     for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
         double rows[13];
-        double loss = swat_classifier(NULL, NULL, rows, c.y, c.W, tg, n, d, V, 1, c.scratch,
-                                      chunks[k]);
+        double loss = swat_classifier(SWAT_OPERAND_REAL, NULL, NULL, rows, c.y, c.W, tg, n, d, V, 1, c.scratch, NULL, chunks[k]);
         assert_true(fabs(loss - want) <= FWD_RTOL * fabs(want));
         for (int64_t r = 0; r < n; r++)
             assert_true(fabs(rows[r] - want_rows[r]) <= FWD_RTOL * fmax(1, fabs(want_rows[r])));
         swat_real *dy = vec(n * d), *dW = copy_of(dW0, V * d);
         for (int64_t i = 0; i < n * d; i++) dy[i] = 1e30; /* written, not accumulated */
-        double loss2 = swat_classifier(dy, dW, NULL, c.y, c.W, tg, n, d, V, (swat_real)c.scale,
-                                       c.scratch, chunks[k]);
+        double loss2 = swat_classifier(SWAT_OPERAND_REAL, dy, dW, NULL, c.y, c.W, tg, n, d, V, (swat_real)c.scale, c.scratch, NULL, chunks[k]);
         assert_true(fabs(loss2 - want) <= FWD_RTOL * fabs(want));
         for (int64_t i = 0; i < V * d; i++) dW[i] -= dW0[i];
         if (k == 0) {
@@ -441,7 +439,7 @@ static void test_classifier_threads(void **state)
         dy[t] = vec(n * d);
         dW[t] = swat_calloc(sizeof(swat_real) * (size_t)(V * d));
         rl[t] = swat_malloc(sizeof(double) * n);
-        loss[t] = swat_classifier(dy[t], dW[t], rl[t], y, W, tg, n, d, V, 0.25, scratch, chunk);
+        loss[t] = swat_classifier(SWAT_OPERAND_REAL, dy[t], dW[t], rl[t], y, W, tg, n, d, V, 0.25, scratch, NULL, chunk);
     }
     swat_gemm_set_threads(1);
     assert_memory_equal(&loss[0], &loss[1], sizeof(double));

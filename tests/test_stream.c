@@ -67,6 +67,12 @@ static swat_model *make_model(const swat_model_config *c)
     return m;
 }
 
+static void plan_forward(swat_model *m, int64_t T)
+{
+    swat_plan p = {.mb = 1, .Tc = T, .forward_only = 1, .precision = SWAT_PREC_FP32};
+    swat_model_plan(m, &p);
+}
+
 static int close_to(double a, double b) { return fabs(a - b) <= TOL * (1 + fabs(b)); }
 
 /* Whole-sequence forward: per-row losses rows [T] and, if logits is not
@@ -74,7 +80,7 @@ static int close_to(double a, double b) { return fabs(a - b) <= TOL * (1 + fabs(
 static void whole_forward(swat_model *m, const int32_t *tok, const int32_t *tgt, int64_t T,
                           double *rows, double *logits)
 {
-    swat_model_plan(m, 1, T, 1);
+    plan_forward(m, T);
     double sum = swat_model_step(m, NULL, tok, tgt, 0, 1.0, 0, rows);
     double check = 0;
     for (int64_t t = 0; t < T; t++) check += rows[t];
@@ -83,7 +89,8 @@ static void whole_forward(swat_model *m, const int32_t *tok, const int32_t *tgt,
     for (int64_t t = 0; t < T; t++)
         for (int64_t v = 0; v < m->V; v++) {
             double z = 0;
-            for (int64_t i = 0; i < m->d; i++) z += m->y[t * m->d + i] * m->p.lm_head[v * m->d + i];
+            for (int64_t i = 0; i < m->d; i++)
+                z += ((const swat_real *)m->y)[t * m->d + i] * m->p.lm_head[v * m->d + i];
             logits[t * m->V + v] = z;
         }
 }
@@ -144,7 +151,7 @@ static void check_config(swat_model_config c, int64_t T, const char *what)
     for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
         int64_t ch = chunks[i];
         if (ch < 1) continue;
-        swat_model_stream_begin(m, ch);
+        swat_model_stream_begin(m, ch, SWAT_PREC_FP32);
         double sum = stream(m, ch, &ch, 1, tok, tgt, T, rows, last);
         char label[128];
         snprintf(label, sizeof label, "%s chunk %lld row loss", what, (long long)ch);
@@ -157,7 +164,7 @@ static void check_config(swat_model_config c, int64_t T, const char *what)
     }
     /* irregular pieces under one plan: 1 row, fewer rows than the halo, more */
     int64_t pieces[] = {1, 6, 2, 5, 3, 1, 1, 4};
-    swat_model_stream_begin(m, 6);
+    swat_model_stream_begin(m, 6, SWAT_PREC_FP32);
     stream(m, 6, pieces, 8, tok, tgt, T, rows, last);
     compare(what, rows, ref, T);
     printf("  %-36s T=%lld: %d chunkings + irregular pieces agree (loss %.6f)\n", what,
@@ -219,7 +226,7 @@ static void test_new_sequence_forgets(void **s)
     fill_tokens(b, T, c.vocab_size, 4);
     fill_tokens(tgt, T, c.vocab_size, 5);
     whole_forward(whole, b, tgt, T, ref, NULL);
-    swat_model_stream_begin(m, ch);
+    swat_model_stream_begin(m, ch, SWAT_PREC_FP32);
     stream(m, ch, &ch, 1, a, tgt, T, rows, last);
     stream(m, ch, &ch, 1, b, tgt, T, rows, last);
     compare("second sequence", rows, ref, T);
@@ -236,8 +243,8 @@ static void test_memory_flat(void **s)
     swat_model_config c = base_config(6);
     int64_t ch = 16, T = 6000;
     swat_model *m = make_model(&c), *plain = make_model(&c), *whole = make_model(&c);
-    swat_model_plan(plain, 1, ch, 1);
-    swat_model_stream_begin(m, ch);
+    plan_forward(plain, ch);
+    swat_model_stream_begin(m, ch, SWAT_PREC_FP32);
     size_t bytes = m->arena_bytes;
     void *arena = m->arena, *carry = m->carry;
     assert_int_equal(bytes, plain->arena_bytes);
@@ -285,7 +292,7 @@ static void generate_check(swat_model_config c, const char *what)
     int32_t seq[N], tgt[N] = {0};
     swat_real step_logits[G][V];
     fill_tokens(seq, P, V, 8);
-    swat_model_stream_begin(m, 3);
+    swat_model_stream_begin(m, 3, SWAT_PREC_FP32);
     int64_t p = 0;
     for (; p < P; p += 3) {
         int64_t n = P - p < 3 ? P - p : 3;

@@ -15,8 +15,17 @@
  * w = 0) with score
  *     s = q·k / sqrt(dh) + slope[n]·(p − pk)   (+ bias in sigmoid mode)
  * and weight σ(s) (sigmoid) or softmax over the window (softmax).
- * Heads are concatenated along a row: head n uses columns n·dh … n·dh+dh−1
- * of q, k, v, o (and of their gradients).
+ * Every tensor is a swat_heads view: head n, row r starts at element
+ * n·hs + r·ld, so the same kernel reads heads concatenated along a row
+ * (hs = dh, ld = H·dh) or stored one after the other (hs = rows·ld, ld = dh).
+ * The model keeps q, k, v (and their gradients, and dout's operand copy) one
+ * head after the other: each block's operands are then dense matrices, which
+ * oneDNN's AMX kernels need (padded views fall back to a slower path).
+ *
+ * Precision: q, k, v, the operand copy of dout and the probabilities and
+ * score gradients fed to products are in the operand type a->op (gemm.h);
+ * o, lse, dq, dk, dv, the fp32 dout and all the pointwise arithmetic are
+ * swat_real.
  *
  * A call computes only query rows [t0, t1) so the model can do the rows that
  * need no halo while the halo is in flight. Results do not depend on the
@@ -27,41 +36,58 @@
 #define SWAT_ATTN_H
 
 #include "swat/common.h"
+#include "swat/gemm.h"
+
+/* The attention kinds and ALiBi modes ([model] attention, alibi; the config
+ * maps its strings onto these values). */
+typedef enum { SWAT_ATTN_SIGMOID = 0, SWAT_ATTN_SOFTMAX = 1 } swat_attn_kind;
+typedef enum {
+    SWAT_ALIBI_BALANCED = 0,
+    SWAT_ALIBI_NEGATIVE = 1,
+    SWAT_ALIBI_POSITIVE = 2,
+    SWAT_ALIBI_NONE = 3
+} swat_alibi_kind;
 
 typedef struct swat_attn_desc {
     int64_t H, dh;           /* heads and head dim (d = H·dh) */
     int64_t w;               /* window; 0 = full causal */
-    int kind;                /* swat_attn_kind (config.h): sigmoid or softmax */
+    int kind;                /* swat_attn_kind: sigmoid or softmax */
     const swat_real *slopes; /* [H] ALiBi slope per head */
     double bias;             /* added to every score in sigmoid mode */
     int64_t block;           /* query rows per block (≥ 1); 0 = the kernel's choice */
+    swat_operand op;         /* type of the products' inputs */
 } swat_attn_desc;
 
-/* Fills slopes [H] for an ALiBi mode (swat_alibi_kind), SPEC §1. */
+/* H heads of rows of dh elements: head n, row r at element n·hs + r·ld. */
+typedef struct swat_heads {
+    const void *p;
+    int64_t ld, hs;
+} swat_heads;
+
+/* Fills slopes [H] for an ALiBi mode (swat_alibi_kind). */
 void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi);
 
 /* Query rows per block for T rows: a->block, or the default of attn.c. */
 int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T);
 
-/* Scratch elements one call needs for T query rows with `nthreads` threads
+/* Scratch bytes one call needs for T query rows with `nthreads` threads
  * (a call runs swat_gemm_threads() threads: nthreads must be at least that). */
-size_t swat_attn_scratch_elems(const swat_attn_desc *a, int64_t T, int nthreads);
+size_t swat_attn_scratch_bytes(const swat_attn_desc *a, int64_t T, int nthreads);
 
-/* o rows [t0, t1) written ([T][ldo]); lse [H][T] rows [t0, t1) written in
- * softmax mode (may be NULL in sigmoid mode). q [T][ldq]; k, v [nh+T][ldkv]. */
-void swat_attn_forward(const swat_attn_desc *a, swat_real *o, int64_t ldo, swat_real *lse,
-                       const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
-                       int64_t ldkv, int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
-                       swat_real *scratch);
+/* o rows [t0, t1) written (swat_real); lse [H][T] rows [t0, t1) written in
+ * softmax mode (may be NULL in sigmoid mode). q: T rows; k, v: nh+T rows,
+ * all of type a->op. */
+void swat_attn_forward(const swat_attn_desc *a, swat_heads o, swat_real *lse, swat_heads q,
+                       swat_heads k, swat_heads v, int64_t T, int64_t nh, int64_t p0, int64_t t0,
+                       int64_t t1, void *scratch);
 
-/* Backward for query rows [t0, t1): dq rows [t0, t1) WRITTEN ([T][lddq]);
- * dk, dv [nh+T][lddkv] += for every key row those queries reach (halo rows
- * included). dout [T][lddo]; o and lse are the forward's outputs. */
-void swat_attn_backward(const swat_attn_desc *a, swat_real *dq, int64_t lddq, swat_real *dk,
-                        swat_real *dv, int64_t lddkv, const swat_real *dout, int64_t lddo,
-                        const swat_real *q, int64_t ldq, const swat_real *k, const swat_real *v,
-                        int64_t ldkv, const swat_real *o, int64_t ldo, const swat_real *lse,
-                        int64_t T, int64_t nh, int64_t p0, int64_t t0, int64_t t1,
-                        swat_real *scratch);
+/* Backward for query rows [t0, t1): dq rows [t0, t1) WRITTEN; dk, dv (nh+T
+ * rows) += for every key row those queries reach (halo rows included); all
+ * three swat_real. dout_op: ∂L/∂o in type a->op (the products' input); dout
+ * (swat_real) and the forward's o and lse are read in softmax mode only. */
+void swat_attn_backward(const swat_attn_desc *a, swat_heads dq, swat_heads dk, swat_heads dv,
+                        swat_heads dout_op, swat_heads dout, swat_heads q, swat_heads k,
+                        swat_heads v, swat_heads o, const swat_real *lse, int64_t T, int64_t nh,
+                        int64_t p0, int64_t t0, int64_t t1, void *scratch);
 
 #endif

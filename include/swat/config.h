@@ -8,17 +8,11 @@
 #ifndef SWAT_CONFIG_H
 #define SWAT_CONFIG_H
 
+#include "swat/attn.h"
 #include "swat/common.h"
+#include "swat/gemm.h"
 
 #include <stdio.h>
-
-typedef enum { SWAT_ATTN_SIGMOID = 0, SWAT_ATTN_SOFTMAX = 1 } swat_attn_kind;
-typedef enum {
-    SWAT_ALIBI_BALANCED = 0,
-    SWAT_ALIBI_NEGATIVE = 1,
-    SWAT_ALIBI_POSITIVE = 2,
-    SWAT_ALIBI_NONE = 3
-} swat_alibi_kind;
 typedef enum { SWAT_LR_COSINE = 0, SWAT_LR_CONSTANT = 1 } swat_lr_schedule;
 typedef enum { SWAT_DATA_BYTES = 0, SWAT_DATA_LLMC = 1 } swat_data_format;
 typedef enum { SWAT_NONFINITE_STOP = 0, SWAT_NONFINITE_SKIP = 1 } swat_nonfinite_policy;
@@ -34,8 +28,8 @@ typedef struct swat_model_config {
     int rope;
     double norm_eps;
     int tie_word_embeddings;
-    int attention; /* swat_attn_kind */
-    int alibi;     /* swat_alibi_kind */
+    int attention; /* swat_attn_kind (attn.h) */
+    int alibi;     /* swat_alibi_kind (attn.h) */
     double sigmoid_bias;
     double initializer_range;
 } swat_model_config;
@@ -55,6 +49,7 @@ typedef struct swat_train_config {
     int recompute;       /* recompute layer activations in backward */
     int on_nonfinite;    /* swat_nonfinite_policy */
     int64_t max_skips;   /* skip: stop after this many non-finite updates in a row; 0 = never */
+    int precision;       /* swat_precision (gemm.h): inputs of the matrix products fp32 or bf16 */
 } swat_train_config;
 
 typedef struct swat_data_config {

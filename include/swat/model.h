@@ -11,7 +11,14 @@
  *   lm_head/weight [V][d]   (untied only)
  * q, k, v are adjacent, so they are one [3d][d] matrix to the GEMM; gate and
  * up likewise one [2f][d]. The buffer is padded with zeros to a multiple of
- * `pad_to` so it splits evenly into optimizer shards. */
+ * `pad_to` so it splits evenly into optimizer shards.
+ *
+ * Precision (swat_plan.precision): every tensor that only matrix products
+ * read is stored in the plan's operand type (gemm.h) — the normalised rows,
+ * q/k/v, the SwiGLU output, the final rows, and a copy of the parameters
+ * (`wop`) made again after they change. In fp32 those are swat_real (and wop
+ * is params itself); in bf16 they hold bfloat16 values, so a bf16 run keeps
+ * about half the activation bytes of an fp32 one. */
 #ifndef SWAT_MODEL_H
 #define SWAT_MODEL_H
 
@@ -49,20 +56,41 @@ typedef struct swat_view {
     swat_real *lm_head; /* [V][d]; == emb when tied */
 } swat_view;
 
-/* Activations of one layer for n = mb·Tc rows. */
+/* Activations of one layer for n = mb·Tc rows ("op": the plan's operand type). */
 typedef struct swat_layer_acts {
     swat_real *x;     /* [n][d] layer input (residual stream) */
     swat_real *rstd1; /* [n] */
-    swat_real *a;     /* [n][d] rmsnorm(x)·g_attn */
-    swat_real *qkv;   /* [mb][nhalo+Tc][3d]: halo rows first, post-RoPE q, k */
+    void *a;          /* op [n][d] rmsnorm(x)·g_attn */
+    void *qkv;        /* op [mb][3][H][nhalo+Tc][dh]: q, k, v one head after the
+                       * other, halo rows first, post-RoPE q and k */
     swat_real *o;     /* [n][d] attention output, heads concatenated */
+    void *o_op;       /* op [n][d] o as a product input (== o in fp32) */
     swat_real *lse;   /* [mb][H][Tc] softmax only */
     swat_real *hmid;  /* [n][d] x + o Woᵀ */
     swat_real *rstd2; /* [n] */
-    swat_real *m;     /* [n][d] rmsnorm(hmid)·g_mlp */
+    void *m;          /* op [n][d] rmsnorm(hmid)·g_mlp */
     swat_real *gu;    /* [n][2f] */
-    swat_real *s;     /* [n][f] silu(gate)⊙up */
+    void *s;          /* op [n][f] silu(gate)⊙up */
 } swat_layer_acts;
+
+/* How activations are kept for the passes that follow (swat_model_plan). */
+typedef struct swat_plan {
+    int64_t mb, Tc;   /* sequences per pass, rows per sequence */
+    int forward_only; /* evaluation: one layer's activations at a time, no backward */
+    int recompute;    /* keep each layer's input only; recompute the layer in backward */
+    swat_precision precision; /* inputs of the matrix products: fp32 or bf16 */
+} swat_plan;
+
+/* Where the time of a pass goes, when m->timing is on (swat_model_timers). */
+typedef enum {
+    SWAT_T_GEMM,       /* the layers' linear products */
+    SWAT_T_ATTENTION,  /* the band attention (its block products included) */
+    SWAT_T_POINTWISE,  /* norms, RoPE, SwiGLU, embedding, operand stores, copies */
+    SWAT_T_OUTPUT,     /* output layer + cross-entropy */
+    SWAT_T_HALO,       /* waiting for the neighbour's halo */
+    SWAT_T_WEIGHTS,    /* remaking the operand copy of the parameters */
+    SWAT_T_COUNT
+} swat_model_timer;
 
 typedef struct swat_model {
     swat_model_config cfg; /* resolved */
@@ -79,28 +107,40 @@ typedef struct swat_model {
     swat_real *slopes; /* [H] */
     swat_attn_desc attn;
 
-    /* chunk geometry set by swat_model_plan */
+    /* set by swat_model_plan */
+    swat_plan plan;
     int64_t mb, Tc, nhalo; /* sequences per pass, rows per sequence, halo rows (w−1 or 0) */
-    int forward_only;
-    int recompute; /* set before swat_model_plan: keep only each layer's input and
-                      recompute the rest in backward (activation memory ≈ L·n·d) */
-    int planned_recompute;
+    swat_operand op;       /* type of the products' inputs (gemm.h) */
+    void *wop;             /* op [nparams_pad]: the parameters as product inputs (== params in fp32) */
+    int wop_stale;         /* params changed since wop was made */
     swat_layer_acts *acts; /* [L] */
-    swat_real *xf, *rstdf, *y; /* final residual [n][d], rstd [n], normed [n][d] */
+    swat_real *xf, *rstdf; /* final residual [n][d], rstd [n] */
+    void *y;               /* op [n][d] final normed rows */
     swat_real *rope_cos, *rope_sin; /* [Tc][dh/2], for the chunk's positions */
     int64_t rope_p0;
+    swat_real *stage;      /* [n][3d] q|k|v rows of the GEMM (RoPE here), and their gradients */
     /* backward and scratch buffers */
-    swat_real *dres, *dbuf, *dgu, *ds, *dqkv, *scratch, *logits;
-    swat_real *halo_send; /* [mb][nhalo][2d] packed k,v tails (or their grads) */
-    swat_real *halo_recv;
+    swat_real *dres, *dbuf, *ds, *logits;
+    swat_real *dqkv;       /* [mb][3][H][nhalo+Tc][dh] gradients of q, k, v (as qkv) */
+    void *dres_op;         /* op [n][d] dres as a product input (== dres in fp32) */
+    void *dgu;             /* op [n][2f] */
+    void *dout_op;         /* op [mb][H][Tc][dh] ∂L/∂o by head, the attention's input */
+    void *dqkv_op;         /* op [n][3d] (== stage in fp32) */
+    void *dlogits;         /* op [chunk][V] (unused in fp32) */
+    void *scratch;         /* attention scratch */
+    void *halo_send;       /* [mb][2][H][nhalo][dh] packed k, v tails (op), or their grads (real) */
+    void *halo_recv;
     size_t arena_bytes;
     void *arena;
 
     /* streaming (swat_model_stream_begin), outside the arena */
-    swat_real *carry;     /* [L][nhalo][2d] last k|v rows (post-RoPE) seen by each layer;
-                           * row r holds position stream_pos − nhalo + r (valid when ≥ 0) */
+    void *carry;          /* op [L][2][H][nhalo][dh] last k, v rows (post-RoPE) seen by each
+                           * layer; row r holds position stream_pos − nhalo + r (valid when ≥ 0) */
     int64_t stream_chunk; /* most rows one stream step takes; 0 = not streaming */
     int64_t stream_pos;   /* tokens fed since the sequence began */
+
+    int timing;                    /* accumulate time[] (off by default) */
+    double time[SWAT_T_COUNT];     /* seconds per swat_model_timer */
 } swat_model;
 
 /* Builds the table for a resolved config and allocates params and grads
@@ -115,10 +155,16 @@ void swat_model_init_params(swat_model *m, uint64_t seed);
 /* Finds a tensor by dataset path; NULL if absent. */
 const swat_tensor *swat_model_find(const swat_model *m, const char *name);
 
-/* Sizes the activation arena for mb sequences of Tc rows each (once).
+/* Sizes the activation arena for a plan (again only when the plan changes).
  * forward_only keeps one layer's activations (evaluation): memory then does
- * not grow with the number of layers, and backward is refused. */
-void swat_model_plan(swat_model *m, int64_t mb, int64_t Tc, int forward_only);
+ * not grow with the number of layers, and backward is refused. recompute
+ * keeps each layer's input only (activation memory ≈ L·n·d) and recomputes
+ * the layer in backward. */
+void swat_model_plan(swat_model *m, const swat_plan *plan);
+
+/* Tells the model its parameters were written (an optimizer step, a load):
+ * the operand copy is made again before the next pass. */
+void swat_model_params_changed(swat_model *m);
 
 /* Forward and (if `backward`) backward for mb sequences of Tc tokens each,
  * the chunk starting at global position p0 of its sequence. tokens and
@@ -136,7 +182,7 @@ double swat_model_step(swat_model *m, struct swat_comm *comm, const int32_t *tok
  * per-layer carry of the last w−1 keys/values; memory then depends on chunk
  * only, never on the sequence length. Needs window_size > 0 (asserted:
  * callers check first). Replaces any earlier plan. */
-void swat_model_stream_begin(swat_model *m, int64_t chunk);
+void swat_model_stream_begin(swat_model *m, int64_t chunk, swat_precision precision);
 
 /* Feeds tokens [n] (1 ≤ n ≤ chunk) at global positions p0 … p0+n−1, where p0
  * is the number of tokens fed before (0 starts a new sequence). Each layer's
@@ -147,6 +193,9 @@ void swat_model_stream_begin(swat_model *m, int64_t chunk);
  * row's logits (for sampling). */
 double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, int64_t p0,
                               const int32_t *targets, double *row_loss, swat_real *logits_last);
+
+/* Zeroes the timers and turns timing on or off. */
+void swat_model_timers_reset(swat_model *m, int on);
 
 /* FLOPs per trained token, SPEC §6: 6·N_matmul + 12·L·d·w (w = T when 0). */
 double swat_model_flops_per_token(const swat_model *m, int64_t seq_len);

@@ -32,7 +32,9 @@ typedef struct swat_trainer {
     double *row_loss;            /* [mb][Tc] evaluation */
 
     int64_t step;              /* updates done */
-    double peak_gflops;        /* all ranks together */
+    double peak_gflops;        /* all ranks together, of the products' precision */
+    char engine[200];          /* how the products run: "bf16 on oneDNN (avx512_core_amx)", … */
+    const char *engine_tag;    /* the same in a word for progress lines: fp32, bf16, bf16-emul */
     double flops_per_token;
     char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
     int64_t fault_nonfinite_step;     /* test hook: env SWAT_FAULT_NONFINITE_STEP=S[:N] */
@@ -44,6 +46,9 @@ typedef struct swat_update_stats {
     double grad_norm; /* before clipping */
     double lr;
     double seconds;
+    /* parts of seconds: reading samples, forward/backward, gradient reduction and
+     * parameter all-gather (with the norm), AdamW */
+    double data_s, model_s, reduce_s, optim_s;
     int nonfinite; /* loss or gradient not finite: the update was not applied */
 } swat_update_stats;
 

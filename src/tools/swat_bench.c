@@ -124,11 +124,14 @@ int main(int argc, char **argv)
     swat_update_stats st;
     for (int64_t i = 0; i < warmup; i++) swat_trainer_update(&tr, &st);
     swat_comm_stats_reset(comm);
+    swat_model_timers_reset(tr.model, 1);
     double t0 = swat_now(), best = 1e30, loss = 0;
+    double part[4] = {0, 0, 0, 0}; /* data, model, reduction, optimizer */
     for (int64_t i = 0; i < steps; i++) {
         swat_trainer_update(&tr, &st);
         if (st.seconds < best) best = st.seconds;
         loss = st.loss;
+        part[0] += st.data_s, part[1] += st.model_s, part[2] += st.reduce_s, part[3] += st.optim_s;
     }
     double per_update = (swat_now() - t0) / (double)steps;
     swat_comm_stats cs = swat_comm_stats_get(comm);
@@ -159,12 +162,35 @@ int main(int argc, char **argv)
         printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
                tr.sp, tr.dp, threads, (long long)tr.mb);
         char kernels[200];
-        printf("peak        %.1f GFLOP/s sgemm (all ranks, measured now); BLIS kernels %s\n",
-               tr.peak_gflops, swat_gemm_kernels(kernels, sizeof kernels));
+        printf("peak        %.1f GFLOP/s (all ranks, measured now): %s; BLIS kernels %s\n",
+               tr.peak_gflops, tr.engine, swat_gemm_kernels(kernels, sizeof kernels));
         printf("update      %.1f ms mean, %.1f ms best over %lld updates (loss %.4f)\n",
                per_update * 1e3, best * 1e3, (long long)steps, loss);
         printf("throughput  %.0f tokens/s (best %.0f), %.1f GFLOP/s model, MFU %.1f%%\n", tps,
                tps_best, tr.flops_per_token * tps * 1e-9, 100 * mfu);
+        /* rank 0's split of the update, ms per update and share of it */
+        const double *mt = tr.model->time;
+        double total = per_update * (double)steps;
+        double inside = mt[SWAT_T_GEMM] + mt[SWAT_T_ATTENTION] + mt[SWAT_T_POINTWISE] +
+                        mt[SWAT_T_OUTPUT] + mt[SWAT_T_HALO] + mt[SWAT_T_WEIGHTS];
+        struct {
+            const char *name;
+            double s;
+        } br[] = {{"GEMMs", mt[SWAT_T_GEMM]},
+                  {"attention", mt[SWAT_T_ATTENTION]},
+                  {"pointwise", mt[SWAT_T_POINTWISE]},
+                  {"output+loss", mt[SWAT_T_OUTPUT]},
+                  {"halo wait", mt[SWAT_T_HALO]},
+                  {"weight copy", mt[SWAT_T_WEIGHTS]},
+                  {"model other", part[1] - inside},
+                  {"reduction", part[2]},
+                  {"optimizer", part[3]},
+                  {"data", part[0]},
+                  {"rest", total - part[0] - part[1] - part[2] - part[3]}};
+        printf("breakdown  ");
+        for (size_t i = 0; i < sizeof br / sizeof br[0]; i++)
+            printf(" %s %.1f ms (%.0f%%)%s", br[i].name, br[i].s / (double)steps * 1e3,
+                   100 * br[i].s / total, i + 1 < sizeof br / sizeof br[0] ? "," : "\n");
         printf("memory      peak RSS %.1f MiB per rank (mean), activations %.1f MiB\n",
                stats[3] / world, (double)m->arena_bytes / 1048576.0);
         printf("comm        halo %.1f KiB/update/rank (%.1f KiB per layer and direction), reduction %.1f KiB/update/rank, waiting %.1f%% of the step\n",

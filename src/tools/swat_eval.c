@@ -166,6 +166,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (world > 1) swat_comm_allgather(comm, m->params, hi - lo);
+    swat_model_params_changed(m);
+    /* the products run in the precision the model was trained in */
+    swat_precision prec = (swat_precision)cfg.train.precision;
 
     int64_t T = a.seq_len, n = swat_data_num_samples(ds, T), w = cfg.model.window_size;
     if (a.max_samples > 0 && a.max_samples < n) n = a.max_samples;
@@ -174,9 +177,10 @@ int main(int argc, char **argv)
     if (w > 0) {
         block = a.block > 0 ? a.block : (w > 256 ? w : 256);
         chunk = block < T ? block : T;
-        swat_model_stream_begin(m, chunk);
+        swat_model_stream_begin(m, chunk, prec);
     } else {
-        swat_model_plan(m, 1, T, 1);
+        swat_plan plan = {.mb = 1, .Tc = T, .forward_only = 1, .precision = prec};
+        swat_model_plan(m, &plan);
     }
 
     int64_t edges[MAX_BUCKETS + 1];

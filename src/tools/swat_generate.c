@@ -242,9 +242,11 @@ int main(int argc, char **argv)
         fclose(ps.f);
         return fail(err, comm, rank);
     }
+    swat_model_params_changed(m);
     int64_t V = m->V, w = m->w;
     int64_t chunk = a.chunk > 0 ? a.chunk : (w > 256 ? w : 256);
-    swat_model_stream_begin(m, chunk);
+    /* the products run in the precision the model was trained in */
+    swat_model_stream_begin(m, chunk, (swat_precision)cfg.train.precision);
     int32_t *buf = swat_malloc(sizeof(int32_t) * (size_t)chunk);
     swat_real *logits = swat_malloc(sizeof(swat_real) * (size_t)V);
     cand *cands = swat_malloc(sizeof(cand) * (size_t)V);
