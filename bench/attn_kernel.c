@@ -125,13 +125,12 @@ static void run_bwd(void *p)
 {
     attn_ctx *c = p;
     swat_operand t = c->a.op, r = SWAT_OPERAND_REAL;
-    swat_heads o = {c->o, c->d, c->a.dh}, dout = {c->dout, c->d, c->a.dh};
     /* the model zeroes dq|dk|dv before the call; not timed here (dk, dv
      * accumulate over the repetitions, which changes no timing) */
     swat_attn_backward(&c->a, heads(c, r, c->dqkv, 0), heads(c, r, c->dqkv, 1),
-                       heads(c, r, c->dqkv, 2), heads(c, t, c->dout_op, 0), dout,
-                       heads(c, t, c->qkv, 0), heads(c, t, c->qkv, 1), heads(c, t, c->qkv, 2), o,
-                       NULL, c->T, 0, 0, 0, c->T, c->scratch);
+                       heads(c, r, c->dqkv, 2), heads(c, t, c->dout_op, 0), heads(c, t, c->qkv, 0),
+                       heads(c, t, c->qkv, 1), heads(c, t, c->qkv, 2), NULL, c->T, 0, 0, 0, c->T,
+                       c->scratch);
 }
 
 /* the block attn.c uses */

@@ -5,10 +5,18 @@
 # so that a change of load on the shared machine hits both alike.
 #
 #   bench/compare_torch.sh [--rounds 3] [--steps 5] [--warmup 2] [--configs bench,attn,sp2]
-#                          [--torch-args "--attn cat"] [--wait-quiet SECONDS] [--out FILE.jsonl]
+#                          [--precision fp32|bf16] [--torch-args "--attn cat"]
+#                          [--wait-quiet SECONDS] [--rt] [--out FILE.jsonl]
 #
-# Configs (B = 1, V = 256, sigmoid, balanced ALiBi):
+# --precision bf16: C with [train] precision = bf16; torch under
+# torch.autocast("cpu", dtype=torch.bfloat16) (torch_peer.py --autocast).
+# --rt runs every program at real-time priority (chrt -f 10, as root): on a
+# machine shared with other jobs, OpenMP barriers otherwise lose whole time
+# slices to them; both sides get the same treatment.
+#
+# Configs (B = 1, sigmoid, balanced ALiBi; V = 256 unless said):
 #   bench  d=256 L=4 H=4 w=128 T=2048    C: 1 rank x 2 threads; torch: 2 threads
+#   d1024  d=1024 L=2 H=16 w=256 T=2048 V=32000  C: 1 rank x 2 threads; torch: 2 threads
 #   attn   d=128 L=2 H=2 w=512 T=16384   C: 1 rank x 2 threads; torch: 2 threads
 #   sp2    the bench config, C as 2 ranks (sp=2) x 1 thread; torch: 2 threads
 #   cpu1   the bench config on ONE thread each, measured in CPU time, which a
@@ -27,7 +35,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-ROUNDS=3 STEPS=5 WARMUP=2 CONFIGS=bench,attn,sp2 TORCH_ARGS="" QUIET=0
+ROUNDS=3 STEPS=5 WARMUP=2 CONFIGS=bench,attn,sp2 TORCH_ARGS="" QUIET=0 PRECISION=fp32 RT=()
 OUT_JSON=/tmp/swat-compare-$(date +%Y%m%d-%H%M%S).jsonl
 while [ $# -gt 0 ]; do
     case $1 in
@@ -36,6 +44,8 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --configs) CONFIGS=$2; shift 2 ;;
     --torch-args) TORCH_ARGS=$2; shift 2 ;;
+    --precision) PRECISION=$2; shift 2 ;;
+    --rt) RT=(chrt -f 10); shift ;;
     --wait-quiet) QUIET=$2; shift 2 ;;
     --out) OUT_JSON=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -43,6 +53,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 export OUT_JSON
+case $PRECISION in
+fp32) C_PREC=() T_PREC=() ;;
+bf16) C_PREC=(--set train.precision=bf16) T_PREC=(--autocast) ;;
+*) die "--precision must be fp32 or bf16" ;;
+esac
 need_bench
 DATA=$(bench_data 200000)
 cd "$ROOT"
@@ -51,26 +66,29 @@ echo "# BLIS kernels: $(blis_arch)"
 echo "# swat-bench: $SWAT_BENCH   torch peer: $BENCH_DIR/torch_peer.py $TORCH_ARGS   data: $DATA"
 echo "# raw JSON lines: $OUT_JSON"
 
-c_model() { # d L H w T
+c_model() { # d L H w T V
     echo --set model.hidden_size=$1 --set model.num_hidden_layers=$2 --set model.num_heads=$3 \
-        --set model.window_size=$4 --set data.seq_len=$5 --set data.batch_size=1 --set data.train=$DATA
+        --set model.window_size=$4 --set data.seq_len=$5 --set model.vocab_size=$6 --set data.batch_size=1 \
+        --set data.train=$DATA
 }
 
 run_config() {
-    local name=$1 d=$2 L=$3 H=$4 w=$5 T=$6 mode=$7
+    local name=$1 d=$2 L=$3 H=$4 w=$5 T=$6 mode=$7 V=${8:-256}
     local ccmd tcmd
     if [ "$mode" = sp2 ]; then
-        ccmd=(env OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
-              "$MPIEXEC" --allow-run-as-root -n 2 "$SWAT_BENCH" bench/bench.ini $(c_model $d $L $H $w $T)
-              --set parallel.sp=2 --set parallel.threads=1 --steps "$STEPS" --warmup "$WARMUP")
+        ccmd=(env OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1 "${RT[@]}"
+              "$MPIEXEC" --allow-run-as-root -n 2 "$SWAT_BENCH" bench/bench.ini $(c_model $d $L $H $w $T $V)
+              --set parallel.sp=2 --set parallel.threads=1 "${C_PREC[@]}" --steps "$STEPS" --warmup "$WARMUP")
     else
-        ccmd=(env OMP_NUM_THREADS=2 BLIS_NUM_THREADS=2 "$SWAT_BENCH" bench/bench.ini $(c_model $d $L $H $w $T)
-              --set parallel.threads=2 --steps "$STEPS" --warmup "$WARMUP")
+        ccmd=(env OMP_NUM_THREADS=2 BLIS_NUM_THREADS=2 "${RT[@]}" "$SWAT_BENCH" bench/bench.ini
+              $(c_model $d $L $H $w $T $V) --set parallel.threads=2 "${C_PREC[@]}" --steps "$STEPS"
+              --warmup "$WARMUP")
     fi
-    tcmd=(env OMP_NUM_THREADS=2 BLIS_NUM_THREADS=2 "$PY" "$BENCH_DIR/torch_peer.py" --d $d --L $L --H $H
-          --w $w --T $T --B 1 --V 256 --threads 2 --steps "$STEPS" --warmup "$WARMUP" --data "$DATA" $TORCH_ARGS)
+    tcmd=(env OMP_NUM_THREADS=2 BLIS_NUM_THREADS=2 "${RT[@]}" "$PY" "$BENCH_DIR/torch_peer.py" --d $d --L $L
+          --H $H --w $w --T $T --B 1 --V $V --threads 2 --steps "$STEPS" --warmup "$WARMUP" --data "$DATA"
+          "${T_PREC[@]}" $TORCH_ARGS)
     echo
-    echo "## $name: d=$d L=$L H=$H w=$w T=$T B=1; C $([ "$mode" = sp2 ] && echo '2 ranks (sp=2) x 1 thread' || echo '1 rank x 2 threads'); torch 2 threads"
+    echo "## $name ($PRECISION): d=$d L=$L H=$H w=$w T=$T V=$V B=1; C $([ "$mode" = sp2 ] && echo '2 ranks (sp=2) x 1 thread' || echo '1 rank x 2 threads'); torch 2 threads"
     echo "#   C:     ${ccmd[*]}"
     echo "#   torch: ${tcmd[*]}"
     for r in $(seq 1 "$ROUNDS"); do
@@ -164,10 +182,11 @@ IFS=, read -ra LIST <<<"$CONFIGS"
 for c in "${LIST[@]}"; do
     case $c in
     bench) run_config bench 256 4 4 128 2048 one ;;
+    d1024) run_config d1024 1024 2 16 256 2048 one 32000 ;;
     attn) run_config attn 128 2 2 512 16384 one ;;
     sp2) run_config sp2 256 4 4 128 2048 sp2 ;;
     cpu1) run_cpu1 ;;
-    *) die "unknown config $c (bench, attn, sp2, cpu1)" ;;
+    *) die "unknown config $c (bench, d1024, attn, sp2, cpu1)" ;;
     esac
 done
 echo

@@ -66,6 +66,9 @@ def parse_args(argv=None):
     ap.add_argument("--jit", action="store_true",
                     help="torch.jit.script the pointwise helpers (RMSNorm, RoPE, SwiGLU)")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--autocast", action="store_true",
+                    help="forward under torch.autocast('cpu', dtype=torch.bfloat16): PyTorch's CPU "
+                         "mixed precision (bf16 matmul inputs and outputs, fp32 master weights)")
     ap.add_argument("--data", default="", help="bytes file to sample from (default: random tokens)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lr", type=float, default=3e-4)
@@ -415,9 +418,10 @@ def lr_at(lr, k, steps, min_ratio=0.1):
     return mn + 0.5 * (lr - mn) * (1.0 + math.cos(math.pi * k / steps))
 
 
-def train_update(model, opt, x, y, lr, clip=1.0):
+def train_update(model, opt, x, y, lr, clip=1.0, autocast=False):
     opt.zero_grad(set_to_none=True)
-    loss = model(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = model(x, y)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     for gr in opt.param_groups:
@@ -430,13 +434,13 @@ def train_update(model, opt, x, y, lr, clip=1.0):
 # Measurements
 # --------------------------------------------------------------------------
 
-def sgemm_peak(n=1024, seconds=0.3):
-    """Best torch.mm n^3 float32 rate (GFLOP/s) by wall clock, and by process
-    CPU time (meaningful with one thread: then it does not depend on how much
-    of the core other processes take)."""
-    a = torch.rand(n, n)
-    b = torch.rand(n, n)
-    c = torch.empty(n, n)
+def sgemm_peak(n=1024, seconds=0.3, dtype=None):
+    """Best torch.mm n^3 rate (GFLOP/s; float32, or dtype) by wall clock, and
+    by process CPU time (meaningful with one thread: then it does not depend
+    on how much of the core other processes take)."""
+    a = torch.rand(n, n, dtype=dtype)
+    b = torch.rand(n, n, dtype=dtype)
+    c = torch.empty(n, n, dtype=dtype)
     torch.mm(a, b, out=c)
     best, best_cpu, total, reps = 0.0, 0.0, 0.0, 0
     while total < seconds or reps < 3:
@@ -500,13 +504,13 @@ def bench(args):
     opt = make_optimizer(model, args.lr)
     total = args.warmup + args.steps
     data = batches(args, total)
-    peak, peak_cpu = sgemm_peak()
+    peak, peak_cpu = sgemm_peak(dtype=torch.bfloat16 if args.autocast else None)
     fpt, N = flops_per_token(args.d, args.L, f, args.V, args.w)
     times, cpus, losses = [], [], []
     for k in range(1, total + 1):
         x, y = data[k - 1]
         c0, t0 = time.process_time(), time.perf_counter()
-        loss, _ = train_update(model, opt, x, y, lr_at(args.lr, k, total))
+        loss, _ = train_update(model, opt, x, y, lr_at(args.lr, k, total), autocast=args.autocast)
         loss = float(loss)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         losses.append(loss)
@@ -523,15 +527,17 @@ def bench(args):
     cpu_mean, cpu_best = sum(cpus) / len(cpus), min(cpus)
     mfu_cpu = fpt * tokens / cpu_mean / (peak_cpu * 1e9) if peak_cpu > 0 else 0.0
     g = model.geom
-    print("config      torch %s: d %d, L %d, H %d, w %d, T %d, B %d, V %d, f %d, sigmoid, %s"
-          % (torch.__version__, args.d, args.L, args.H, args.w, args.T, args.B, args.V, f, args.dtype))
+    print("config      torch %s: d %d, L %d, H %d, w %d, T %d, B %d, V %d, f %d, sigmoid, %s%s"
+          % (torch.__version__, args.d, args.L, args.H, args.w, args.T, args.B, args.V, f, args.dtype,
+             ", bf16 autocast" if args.autocast else ""))
     print("attention   %s, query block %d rows, key range %d (useful share %.0f%%)%s"
           % (args.attn, g.bq, g.W, 100.0 * args.w / g.W, ", jit helpers" if args.jit else ""))
     print("threads     torch %d, OMP_NUM_THREADS %s, BLIS_NUM_THREADS %s"
           % (torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
              os.environ.get("BLIS_NUM_THREADS")))
-    print("peak        %.1f GFLOP/s torch.mm 1024^3 float32 (measured now, BLIS %s kernels)%s"
-          % (peak, blis_arch(), "; MFU against %.1f given" % args.peak_gflops if args.peak_gflops > 0 else ""))
+    print("peak        %.1f GFLOP/s torch.mm 1024^3 %s (measured now, BLIS %s kernels)%s"
+          % (peak, "bfloat16" if args.autocast else "float32", blis_arch(),
+             "; MFU against %.1f given" % args.peak_gflops if args.peak_gflops > 0 else ""))
     print("model       N %d matrix parameters, %.2f MFLOP per token (6N + 12Ldw)" % (N, fpt * 1e-6))
     print("update      %.1f ms mean, %.1f ms best over %d updates (loss first %.4f, last %.4f, ln V %.4f)"
           % (per_update * 1e3, best * 1e3, len(times), losses[0], losses[-1], math.log(args.V)))
@@ -549,7 +555,7 @@ def bench(args):
                       "peak_gflops_cpu": round(peak_cpu, 1), "mfu_cpu": round(mfu_cpu, 4),
                       "loss_first": round(losses[0], 5), "loss_last": round(losses[-1], 5),
                       "threads": args.threads, "blis_arch": blis_arch(), "attn": args.attn, "bq": g.bq, "jit": args.jit,
-                      "dtype": args.dtype, "impl": "torch " + torch.__version__}))
+                      "dtype": args.dtype, "autocast": args.autocast, "impl": "torch " + torch.__version__}))
 
 
 # --------------------------------------------------------------------------

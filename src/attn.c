@@ -10,9 +10,10 @@
  *     Oblk = P·Vrng                               one GEMM
  * Backward recomputes S and P (no stored probabilities; softmax keeps lse):
  *     dP = dOblk·Vrngᵀ                            GEMM
- *     dS = dP⊙P⊙(1−P)  or  P⊙(dP − Σ dO⊙O)        fused pass
- *     dQblk = dS·Krng/sqrt(dh)  (written)         GEMM
- *     dKrng += dSᵀ·Qblk/sqrt(dh), dVrng += Pᵀ·dOblk   two GEMMs
+ *     G = dP⊙P⊙(1−P)/sqrt(dh)  or                 fused pass: G is the
+ *         P⊙(dP − Σ_band P⊙dP)/sqrt(dh)           gradient of Q·Kᵀ itself
+ *     dQblk = G·Krng  (written)                   GEMM
+ *     dKrng += Gᵀ·Qblk, dVrng += Pᵀ·dOblk         two GEMMs
  * so nearly every flop runs in BLIS; the price is the two triangles of each
  * S block outside the band (the useful share is about w/(bq+w−1)).
  *
@@ -27,9 +28,14 @@
  * (swat_gemm). Scratch is carved per thread from the caller's buffer.
  *
  * Precision. The pointwise passes run in swat_real on S and dP; in a bf16 run
- * their results are then stored as products' inputs (P → Pop, dS → dSop,
+ * their results are then stored as products' inputs (P → Pop, G → Gop,
  * rounded to bfloat16) before the GEMMs that read them. With fp32 operands
- * Pop and dSop are S and dP themselves. */
+ * Pop and Gop are S and dP themselves. G carries the 1/sqrt(dh) of the
+ * scores because it is the incoming gradient of the product Q·Kᵀ, which a
+ * bf16 run rounds as such; and softmax's row term is Σ P⊙dP over the band,
+ * the gradient of the softmax itself, rather than the equal (in exact
+ * arithmetic) Σ dO⊙O, which would make the backward depend on how the
+ * forward's P·V product rounded P. */
 #include "swat/attn.h"
 
 #include "swat/gemm.h"
@@ -68,7 +74,12 @@ void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi)
  * a few % of each other at w = 128…1024 (bq = 16 was 20 % slower at w = 128),
  * and bq = 128 was 10–30 % slower from w = 512 on (S and dP reach 650 KB).
  * Hence 16·round(sqrt(16·w)/16) clamped to [32, 64] (48 at w = 128, 64 from
- * w = 256), with w = T for full attention. */
+ * w = 256), with w = T for full attention. bf16 blocks on oneDNN pay a few µs
+ * a call, so they take at least 64 rows (whole 16-row AMX tiles): measured
+ * on Sapphire Rapids (bf16, dh = 64, T = 2048, 2 threads,
+ * bench/attn_kernel.c --block), w = 128: bq 48 / 64 / 96 / 128 gave
+ * fwd+bwd 4.42 / 3.76 / 3.92 / 4.32 ms; w = 256: bq 64 / 128 / 192 / 256
+ * gave 27.2 / 27.9 / 28.7 / 34.2 ms. */
 int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T)
 {
     int64_t bq = a->block;
@@ -76,6 +87,7 @@ int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T)
         double we = a->w > 0 ? (double)a->w : (double)T;
         bq = 16 * (int64_t)floor(sqrt(16.0 * we) / 16 + 0.5);
         bq = bq < 32 ? 32 : bq > 64 ? 64 : bq;
+        if (a->op == SWAT_OPERAND_BF16) bq = 64;
     }
     return bq < T ? bq : (T > 0 ? T : 1);
 }
@@ -89,10 +101,10 @@ static int64_t max_width(const swat_attn_desc *a, int64_t T, int64_t bq)
 }
 
 /* Scratch of one thread, in whole cache lines: S/P and dP/dS (swat_real)
- * and, unless the operands are swat_real, their operand copies Pop and dSop. */
+ * and, unless the operands are swat_real, their operand copies Pop and Gop. */
 typedef struct {
     swat_real *S, *dP;
-    void *Pop, *dSop;
+    void *Pop, *Gop;
 } attn_scratch;
 
 static size_t lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
@@ -112,10 +124,10 @@ static attn_scratch thread_scratch(const swat_attn_desc *a, int64_t T, int64_t b
     attn_scratch s = {.S = (swat_real *)base,
                       .dP = (swat_real *)(base + lines(e * sizeof(swat_real)))};
     s.Pop = s.S;
-    s.dSop = s.dP;
+    s.Gop = s.dP;
     if (a->op != SWAT_OPERAND_REAL) {
         s.Pop = base + 2 * lines(e * sizeof(swat_real));
-        s.dSop = (char *)s.Pop + lines(e * swat_operand_size(a->op));
+        s.Gop = (char *)s.Pop + lines(e * swat_operand_size(a->op));
     }
     return s;
 }
@@ -217,31 +229,36 @@ static swat_real softmax_row(swat_real *row, int64_t lo, int64_t hi, int64_t W, 
     return mx + (swat_real)log((double)sum);
 }
 
-/* Backward, sigmoid: s [W] scores in, P out; dp [W] dP in, dS out (0 off band). */
+/* Backward, sigmoid: s [W] scaled scores in, P out; dp [W] dP in, G = dS·scale
+ * out (0 off band). */
 static void sigmoid_row_bwd(swat_real *s, swat_real *dp, int64_t lo, int64_t hi, int64_t W,
-                            swat_real slope, swat_real bias)
+                            swat_real slope, swat_real bias, swat_real scale)
 {
     for (int64_t c = 0; c < lo; c++) s[c] = dp[c] = 0;
 #pragma omp simd
     for (int64_t c = lo; c <= hi; c++) {
         swat_real p = 1 / (1 + vexp(-(s[c] + slope * (swat_real)(hi - c) + bias)));
         s[c] = p;
-        dp[c] *= p * (1 - p);
+        dp[c] *= p * (1 - p) * scale;
     }
     for (int64_t c = hi + 1; c < W; c++) s[c] = dp[c] = 0;
 }
 
-/* Backward, softmax: P = exp(s − lse); dS = P⊙(dP − D), D = Σ dO⊙O of the row. */
+/* Backward, softmax: P = exp(s − lse); G = P⊙(dP − D)·scale, D = Σ P⊙dP over
+ * the band (summed in double). */
 static void softmax_row_bwd(swat_real *s, swat_real *dp, int64_t lo, int64_t hi, int64_t W,
-                            swat_real slope, swat_real lse, swat_real D)
+                            swat_real slope, swat_real lse, swat_real scale)
 {
     for (int64_t c = 0; c < lo; c++) s[c] = dp[c] = 0;
-#pragma omp simd
+    double D = 0;
+#pragma omp simd reduction(+ : D)
     for (int64_t c = lo; c <= hi; c++) {
         swat_real p = vexp(s[c] + slope * (swat_real)(hi - c) - lse);
         s[c] = p;
-        dp[c] = p * (dp[c] - D);
+        D += (double)p * dp[c];
     }
+#pragma omp simd
+    for (int64_t c = lo; c <= hi; c++) dp[c] = s[c] * (dp[c] - (swat_real)D) * scale;
     for (int64_t c = hi + 1; c < W; c++) s[c] = dp[c] = 0;
 }
 
@@ -276,9 +293,8 @@ static void block_forward(const attn_ctx *x, int64_t n, attn_block B, swat_heads
 }
 
 static void block_backward(const attn_ctx *x, int64_t n, attn_block B, swat_heads dq,
-                           swat_heads dk, swat_heads dv, swat_heads dout_op, swat_heads dout,
-                           swat_heads q, swat_heads k, swat_heads v, swat_heads o,
-                           const swat_real *lse, attn_scratch sc)
+                           swat_heads dk, swat_heads dv, swat_heads dout_op, swat_heads q,
+                           swat_heads k, swat_heads v, const swat_real *lse, attn_scratch sc)
 {
     const swat_attn_desc *a = x->a;
     swat_operand t = a->op;
@@ -291,21 +307,17 @@ static void block_backward(const attn_ctx *x, int64_t n, attn_block B, swat_head
     for (int64_t i = 0; i < m; i++) {
         int64_t r = B.r0 + i, lo, hi;
         band_of(&lo, &hi, r, x->nh, B.jl, a->w);
-        if (a->kind == SWAT_ATTN_SOFTMAX) {
-            const swat_real *dor = at_real(dout, n, r), *orow = at_real(o, n, r);
-            swat_real D = 0;
-            for (int64_t c = 0; c < dh; c++) D += dor[c] * orow[c];
-            softmax_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, lse[n * x->T + r], D);
-        } else {
-            sigmoid_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, x->bias);
-        }
+        if (a->kind == SWAT_ATTN_SOFTMAX)
+            softmax_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, lse[n * x->T + r], x->scale);
+        else
+            sigmoid_row_bwd(S + i * W, dP + i * W, lo, hi, W, slope, x->bias, x->scale);
     }
     if (t != SWAT_OPERAND_REAL) {
         swat_operand_store(t, sc.Pop, W, S, W, m, W);
-        swat_operand_store(t, sc.dSop, W, dP, W, m, W);
+        swat_operand_store(t, sc.Gop, W, dP, W, m, W);
     }
-    swat_gemm_op(t, 0, 0, m, dh, W, x->scale, sc.dSop, W, kr, k.ld, 0, at_real(dq, n, B.r0), dq.ld);
-    swat_gemm_op(t, 1, 0, W, dh, m, x->scale, sc.dSop, W, qb, q.ld, 1, at_real(dk, n, B.jl), dk.ld);
+    swat_gemm_op(t, 0, 0, m, dh, W, 1, sc.Gop, W, kr, k.ld, 0, at_real(dq, n, B.r0), dq.ld);
+    swat_gemm_op(t, 1, 0, W, dh, m, 1, sc.Gop, W, qb, q.ld, 1, at_real(dk, n, B.jl), dk.ld);
     swat_gemm_op(t, 1, 0, W, dh, m, 1, sc.Pop, W, dob, dout_op.ld, 1, at_real(dv, n, B.jl), dv.ld);
 }
 
@@ -348,9 +360,9 @@ void swat_attn_forward(const swat_attn_desc *a, swat_heads o, swat_real *lse, sw
 }
 
 void swat_attn_backward(const swat_attn_desc *a, swat_heads dq, swat_heads dk, swat_heads dv,
-                        swat_heads dout_op, swat_heads dout, swat_heads q, swat_heads k,
-                        swat_heads v, swat_heads o, const swat_real *lse, int64_t T, int64_t nh,
-                        int64_t p0, int64_t t0, int64_t t1, void *scratch)
+                        swat_heads dout_op, swat_heads q, swat_heads k, swat_heads v,
+                        const swat_real *lse, int64_t T, int64_t nh, int64_t p0, int64_t t0,
+                        int64_t t1, void *scratch)
 {
     attn_ctx x = check_call(a, lse, T, nh, p0, t0, t1);
     if (t0 == t1) return;
@@ -363,7 +375,7 @@ void swat_attn_backward(const swat_attn_desc *a, swat_heads dq, swat_heads dk, s
         attn_scratch sc = thread_scratch(a, T, bq, scratch);
         for (int64_t b = g.b0; b < g.b0 + g.nb; b++) {
             attn_block B = block_of(&g, b, a->w, nh, t0, t1);
-            block_backward(&x, n, B, dq, dk, dv, dout_op, dout, q, k, v, o, lse, sc);
+            block_backward(&x, n, B, dq, dk, dv, dout_op, q, k, v, lse, sc);
         }
     }
 }

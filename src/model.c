@@ -21,8 +21,8 @@
  * parameters get one operand copy per change (wop), so no product converts
  * its inputs. q, k and v are stored one head after the other so that the
  * attention's block operands are dense matrices (oneDNN's AMX kernels need
- * that); the q|k|v GEMM writes rows to `stage`, RoPE rotates them there, and
- * one pass scatters them by head. In fp32 the operand type is swat_real and
+ * that); the q|k|v GEMM writes rows to `stage`, and one pass rotates (RoPE),
+ * rounds and scatters them by head. In fp32 the operand type is swat_real and
  * the copies are aliases or plain copies.
  *
  * Streaming (evaluation and generation of unbounded sequences) reuses the
@@ -238,9 +238,9 @@ static size_t layout_arena(swat_model *m, char *base)
     size_t rows_qkv = (size_t)(mb * (nh + Tc));
     int softmax = m->cfg.attention == SWAT_ATTN_SOFTMAX, real = m->op == SWAT_OPERAND_REAL;
     int fwd = m->plan.forward_only;
-    /* the backward pass reads o only as a product input, except for softmax's
-     * Σ dO⊙O: in a bf16 sigmoid run the layers keep o_op and share one o */
-    int o_per_layer = real || softmax;
+    /* the backward pass reads o only as a product input: in a bf16 run the
+     * layers keep o_op and share one o (the attention's fp32 output) */
+    int o_per_layer = real;
     swat_real *o_shared = NULL;
     /* forward only: every layer reuses one set (a layer writes its output
      * over its input x only after x's last use), and nothing for backward.
@@ -368,33 +368,49 @@ static swat_heads qkv_heads(const swat_model *m, swat_operand t, const void *buf
                         (m->nhalo + m->Tc) * m->dh};
 }
 
-/* stage rows [mb·Tc][3d] → rows [nhalo, nhalo+Tc) of qkv, by head, as operands. */
+/* stage rows [mb·Tc][3d] (the q|k|v GEMM's output) → rows [nhalo,
+ * nhalo+Tc) of qkv, by head, as operands, RoPE applied to q and k on the way
+ * (one pass: rotated, rounded and scattered at once). */
 static void qkv_scatter(const swat_model *m, void *qkv, const swat_real *stage, int64_t Tc)
 {
-    int64_t d = m->d, dh = m->dh, H = m->H;
+    int64_t d = m->d, dh = m->dh, H = m->H, half = dh / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t s = 0; s < m->mb; s++)
         for (int64_t ch = 0; ch < 3 * H; ch++) {
             int c = (int)(ch / H);
             int64_t h = ch % H;
-            swat_operand_store(m->op, swat_operand_at(m->op, qkv, qkv_index(m, s, c, h, m->nhalo)),
-                               dh, stage + s * Tc * 3 * d + c * d + h * dh, 3 * d, Tc, dh);
+            void *dst = swat_operand_at(m->op, qkv, qkv_index(m, s, c, h, m->nhalo));
+            const swat_real *src = stage + s * Tc * 3 * d + c * d + h * dh;
+            if (c == 2 || !m->cfg.rope) {
+                swat_operand_store(m->op, dst, dh, src, 3 * d, Tc, dh);
+                continue;
+            }
+            for (int64_t r = 0; r < Tc; r++)
+                swat_rope_head(m->op, swat_operand_at(m->op, dst, r * dh), src + r * 3 * d,
+                               m->rope_cos + r * half, m->rope_sin + r * half, dh, 1);
         }
 }
 
-/* Rows [nhalo, nhalo+Tc) of dqkv (by head) → stage rows [mb·Tc][3d]. */
-static void qkv_gather(const swat_model *m, swat_real *stage, const swat_real *dqkv)
+/* Rows [nhalo, nhalo+Tc) of dqkv (by head) → dst rows [mb·Tc][3d] in the
+ * operand type, the inverse RoPE applied to q and k: ∂L/∂(q|k|v GEMM output)
+ * as that GEMM's backward products read it. */
+static void qkv_gather(const swat_model *m, void *dst, const swat_real *dqkv)
 {
-    int64_t d = m->d, dh = m->dh, H = m->H, Tc = m->Tc;
+    int64_t d = m->d, dh = m->dh, H = m->H, Tc = m->Tc, half = dh / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t s = 0; s < m->mb; s++)
         for (int64_t ch = 0; ch < 3 * H; ch++) {
             int c = (int)(ch / H);
             int64_t h = ch % H;
             const swat_real *src = dqkv + qkv_index(m, s, c, h, m->nhalo);
+            void *out = swat_operand_at(m->op, dst, s * Tc * 3 * d + c * d + h * dh);
+            if (c == 2 || !m->cfg.rope) {
+                swat_operand_store(m->op, out, 3 * d, src, dh, Tc, dh);
+                continue;
+            }
             for (int64_t r = 0; r < Tc; r++)
-                memcpy(stage + (s * Tc + r) * 3 * d + c * d + h * dh, src + r * dh,
-                       sizeof(swat_real) * (size_t)dh);
+                swat_rope_head(m->op, swat_operand_at(m->op, out, r * 3 * d), src + r * dh,
+                               m->rope_cos + r * half, m->rope_sin + r * half, dh, -1);
         }
 }
 
@@ -495,16 +511,15 @@ static void attn_rows_backward(swat_model *m, const swat_layer_acts *a, int64_t 
                                int64_t t0, int64_t t1)
 {
     double t = tick(m);
-    int64_t d = m->d, dh = m->dh, Tc = m->Tc, nh = m->nhalo, kv0 = nh - nh_eff;
+    int64_t dh = m->dh, Tc = m->Tc, nh = m->nhalo, kv0 = nh - nh_eff;
     swat_operand op = m->op;
     for (int64_t s = 0; s < m->mb; s++) {
-        swat_heads dout_op = {swat_operand_at(op, m->dout_op, s * m->H * Tc * dh), dh, Tc * dh};
-        swat_heads dout = {m->dbuf + s * Tc * d, d, dh}, o = {a->o + s * Tc * d, d, dh};
+        swat_heads dout = {swat_operand_at(op, m->dout_op, s * m->H * Tc * dh), dh, Tc * dh};
         swat_attn_backward(&m->attn, qkv_heads(m, SWAT_OPERAND_REAL, m->dqkv, s, 0, nh),
                            qkv_heads(m, SWAT_OPERAND_REAL, m->dqkv, s, 1, kv0),
-                           qkv_heads(m, SWAT_OPERAND_REAL, m->dqkv, s, 2, kv0), dout_op, dout,
+                           qkv_heads(m, SWAT_OPERAND_REAL, m->dqkv, s, 2, kv0), dout,
                            qkv_heads(m, op, a->qkv, s, 0, nh), qkv_heads(m, op, a->qkv, s, 1, kv0),
-                           qkv_heads(m, op, a->qkv, s, 2, kv0), o,
+                           qkv_heads(m, op, a->qkv, s, 2, kv0),
                            a->lse ? a->lse + s * m->H * Tc : NULL, Tc, nh_eff, p0, t0, t1,
                            m->scratch);
     }
@@ -544,11 +559,6 @@ static void layer_forward(swat_model *m, swat_comm *comm, void *carry, int64_t l
     tock(m, SWAT_T_POINTWISE, t);
     gemm(m, 0, 1, n, 3 * d, d, a->a, d, W(m, w->wqkv), d, 0, m->stage, 3 * d);
     t = tick(m);
-    /* q and k side by side are 2H heads of dh */
-    if (m->cfg.rope)
-        for (int64_t s = 0; s < m->mb; s++)
-            swat_rope_forward(m->stage + s * Tc * 3 * d, 3 * d, m->rope_cos, m->rope_sin, Tc,
-                              2 * m->H, m->dh);
     qkv_scatter(m, a->qkv, m->stage, Tc);
     if (carry) carry_exchange(m, carry, a->qkv, nh_eff, Tc);
     tock(m, SWAT_T_POINTWISE, t);
@@ -647,12 +657,7 @@ static void layer_backward(swat_model *m, swat_comm *comm, int64_t l, int64_t p0
     }
 
     t = tick(m);
-    qkv_gather(m, m->stage, m->dqkv);
-    if (m->cfg.rope)
-        for (int64_t s = 0; s < m->mb; s++)
-            swat_rope_backward(m->stage + s * Tc * 3 * d, 3 * d, m->rope_cos, m->rope_sin, Tc,
-                               2 * m->H, m->dh);
-    if (op != SWAT_OPERAND_REAL) swat_operand_store(op, m->dqkv_op, 3 * d, m->stage, 3 * d, n, 3 * d);
+    qkv_gather(m, m->dqkv_op, m->dqkv);
     tock(m, SWAT_T_POINTWISE, t);
     gemm(m, 1, 0, 3 * d, d, n, m->dqkv_op, 3 * d, a->a, d, 1, g->wqkv, d);
     gemm(m, 0, 0, n, d, 3 * d, m->dqkv_op, 3 * d, W(m, w->wqkv), d, 0, dbuf, d);

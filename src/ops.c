@@ -98,26 +98,31 @@ void swat_rope_table(swat_real *cos_t, swat_real *sin_t, int64_t p0, int64_t n, 
         }
 }
 
-/* Rotates every pair (x_i, x_{i+dh/2}) of every head of every row by the
- * row's angles; sign = +1 forward, −1 for the inverse (the backward: a
- * rotation's Jacobian is orthogonal, so its transpose is the inverse). */
+void swat_rope_head(swat_operand t, void *dst, const swat_real *src, const swat_real *cos_r,
+                    const swat_real *sin_r, int64_t dh, swat_real sign)
+{
+    int64_t half = dh / 2;
+#pragma omp simd
+    for (int64_t i = 0; i < half; i++) {
+        swat_real a = src[i], b = src[i + half], si = sign * sin_r[i];
+        swat_operand_put(t, dst, i, a * cos_r[i] - b * si);
+        swat_operand_put(t, dst, i + half, b * cos_r[i] + a * si);
+    }
+}
+
+/* Rotates every head of every row in place; sign = +1 forward, −1 for the
+ * inverse (the backward: a rotation's Jacobian is orthogonal, so its
+ * transpose is the inverse). */
 static void rope_rotate(swat_real *x, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
                         int64_t n, int64_t heads, int64_t dh, swat_real sign)
 {
     SWAT_ASSERT(dh % 2 == 0);
     int64_t half = dh / 2;
 #pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < n; t++) {
-        const swat_real *c = cos_t + t * half, *s = sin_t + t * half; /* [dh/2] */
-        for (int64_t h = 0; h < heads; h++) {
-            swat_real *x1 = x + t * ldx + h * dh, *x2 = x1 + half;
-            for (int64_t i = 0; i < half; i++) {
-                swat_real a = x1[i], b = x2[i], si = sign * s[i];
-                x1[i] = a * c[i] - b * si;
-                x2[i] = b * c[i] + a * si;
-            }
-        }
-    }
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t h = 0; h < heads; h++)
+            swat_rope_head(SWAT_OPERAND_REAL, x + t * ldx + h * dh, x + t * ldx + h * dh,
+                           cos_t + t * half, sin_t + t * half, dh, sign);
 }
 
 void swat_rope_forward(swat_real *x, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
@@ -198,16 +203,17 @@ static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale,
     swat_real lt = l[target], mx = l[0];
 #pragma omp simd reduction(max : mx)
     for (int64_t c = 0; c < V; c++) mx = l[c] > mx ? l[c] : mx;
+    /* the exponentials in one loop and their double sum in another: together
+     * GCC vectorises neither */
+#pragma omp simd
+    for (int64_t c = 0; c < V; c++) l[c] = vexp(l[c] - mx);
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t c = 0; c < V; c++) {
-        swat_real e = vexp(l[c] - mx);
-        l[c] = e;
-        sum += e;
-    }
+    for (int64_t c = 0; c < V; c++) sum += (double)l[c];
     double loss = (double)mx + log(sum) - (double)lt;
     if (backward) {
         swat_real f = (swat_real)((double)scale / sum);
+#pragma omp simd
         for (int64_t c = 0; c < V; c++) l[c] *= f;
         l[target] -= scale;
     }

@@ -174,16 +174,15 @@ static void kern_fwd(const prob *p, swat_real *o, swat_real *lse, int64_t t0, in
     scratch_free(s, n);
 }
 
-static void kern_bwd(const prob *p, swat_real *dqkv, const swat_real *o, const swat_real *lse,
+static void kern_bwd(const prob *p, swat_real *dqkv, const swat_real *lse,
                      int64_t t0, int64_t t1)
 {
     size_t n;
     swat_real *s = scratch_new(p, &n);
     swat_attn_backward(&p->a, rowwise(p, dqkv + p->c.nh * p->ld, p->ld),
                        rowwise(p, dqkv + p->d, p->ld), rowwise(p, dqkv + 2 * p->d, p->ld),
-                       rowwise(p, p->dout, p->d), rowwise(p, p->dout, p->d),
-                       rowwise(p, Q(p), p->ld), rowwise(p, K(p), p->ld), rowwise(p, V(p), p->ld),
-                       rowwise(p, o, p->d), lse, p->c.T, p->c.nh, p->c.p0, t0, t1, s);
+                       rowwise(p, p->dout, p->d), rowwise(p, Q(p), p->ld), rowwise(p, K(p), p->ld),
+                       rowwise(p, V(p), p->ld), lse, p->c.T, p->c.nh, p->c.p0, t0, t1, s);
     scratch_free(s, n);
 }
 
@@ -438,7 +437,7 @@ static void test_vs_reference(void **state)
             if (c->kind == SMX) assert_true(rel_err(lse, lse_ref, Tl) <= REF_RTOL);
             for (int64_t i = 0; i < c->T; i++) /* dq must be written, not accumulated */
                 for (int64_t col = 0; col < p.d; col++) g[(c->nh + i) * p.ld + col] = 1e30;
-            kern_bwd(&p, g, o, lse, 0, c->T);
+            kern_bwd(&p, g, lse, 0, c->T);
             /* halo rows' q part is no one's: restore it for the comparison */
             for (int64_t i = 0; i < c->nh; i++)
                 for (int64_t col = 0; col < p.d; col++) g[i * p.ld + col] = g_ref[i * p.ld + col];
@@ -468,7 +467,7 @@ static void test_kernel_fd(void **state)
         swat_real *o = vec(c.T * p.d), *lse = vec(c.H * c.T);
         swat_real *g = swat_calloc(sizeof(swat_real) * (size_t)(p.rows * p.ld));
         kern_fwd(&p, o, lse, 0, c.T);
-        kern_bwd(&p, g, o, lse, 0, c.T);
+        kern_bwd(&p, g, lse, 0, c.T);
         check_fd(&p, g, 1, "kernel");
         swat_free(o), swat_free(lse), swat_free(g);
         prob_free(&p);
@@ -488,9 +487,9 @@ static void split_case(const tcase *c, int64_t block, int64_t t, int exact)
     kern_fwd(&p, o2, l2, t, c->T);
     kern_fwd(&p, o2, l2, 0, t);
     swat_real *g1 = vec(G), *g2 = copy_of(g1, G);
-    kern_bwd(&p, g1, o1, l1, 0, c->T);
-    kern_bwd(&p, g2, o1, l1, 0, t);
-    kern_bwd(&p, g2, o1, l1, t, c->T);
+    kern_bwd(&p, g1, l1, 0, c->T);
+    kern_bwd(&p, g2, l1, 0, t);
+    kern_bwd(&p, g2, l1, t, c->T);
     if (exact) {
         assert_memory_equal(o1, o2, sizeof(swat_real) * (size_t)To);
         if (c->kind == SMX) assert_memory_equal(l1, l2, sizeof(swat_real) * (size_t)Tl);
@@ -565,7 +564,7 @@ static void test_threads(void **state)
                 swat_gemm_set_threads(t + 1);
                 o[t] = vec(To), l[t] = vec(Tl), g[t] = copy_of(g0, G);
                 kern_fwd(&p, o[t], l[t], 0, c->T);
-                kern_bwd(&p, g[t], o[t], l[t], 0, c->T);
+                kern_bwd(&p, g[t], l[t], 0, c->T);
             }
             swat_gemm_set_threads(1);
             assert_memory_equal(o[0], o[1], sizeof(swat_real) * (size_t)To);

@@ -22,10 +22,9 @@
  * head after the other: each block's operands are then dense matrices, which
  * oneDNN's AMX kernels need (padded views fall back to a slower path).
  *
- * Precision: q, k, v, the operand copy of dout and the probabilities and
- * score gradients fed to products are in the operand type a->op (gemm.h);
- * o, lse, dq, dk, dv, the fp32 dout and all the pointwise arithmetic are
- * swat_real.
+ * Precision: q, k, v, dout and the probabilities and score gradients fed to
+ * products are in the operand type a->op (gemm.h); o, lse, dq, dk, dv and
+ * all the pointwise arithmetic are swat_real.
  *
  * A call computes only query rows [t0, t1) so the model can do the rows that
  * need no halo while the halo is in flight. Results do not depend on the
@@ -83,11 +82,11 @@ void swat_attn_forward(const swat_attn_desc *a, swat_heads o, swat_real *lse, sw
 
 /* Backward for query rows [t0, t1): dq rows [t0, t1) WRITTEN; dk, dv (nh+T
  * rows) += for every key row those queries reach (halo rows included); all
- * three swat_real. dout_op: ∂L/∂o in type a->op (the products' input); dout
- * (swat_real) and the forward's o and lse are read in softmax mode only. */
+ * three swat_real. dout: ∂L/∂o in type a->op (an input of the products); lse
+ * (the forward's) is read in softmax mode only. */
 void swat_attn_backward(const swat_attn_desc *a, swat_heads dq, swat_heads dk, swat_heads dv,
-                        swat_heads dout_op, swat_heads dout, swat_heads q, swat_heads k,
-                        swat_heads v, swat_heads o, const swat_real *lse, int64_t T, int64_t nh,
-                        int64_t p0, int64_t t0, int64_t t1, void *scratch);
+                        swat_heads dout, swat_heads q, swat_heads k, swat_heads v,
+                        const swat_real *lse, int64_t T, int64_t nh, int64_t p0, int64_t t0,
+                        int64_t t1, void *scratch);
 
 #endif

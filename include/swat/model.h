@@ -118,7 +118,7 @@ typedef struct swat_model {
     void *y;               /* op [n][d] final normed rows */
     swat_real *rope_cos, *rope_sin; /* [Tc][dh/2], for the chunk's positions */
     int64_t rope_p0;
-    swat_real *stage;      /* [n][3d] q|k|v rows of the GEMM (RoPE here), and their gradients */
+    swat_real *stage;      /* [n][3d] q|k|v rows of the GEMM, before RoPE */
     /* backward and scratch buffers */
     swat_real *dres, *dbuf, *ds, *logits;
     swat_real *dqkv;       /* [mb][3][H][nhalo+Tc][dh] gradients of q, k, v (as qkv) */

@@ -38,6 +38,11 @@ void swat_rope_forward(swat_real *x, int64_t ldx, const swat_real *cos_t, const 
 /* In place: turns ∂L/∂(rotated x) into ∂L/∂x (the inverse rotation). */
 void swat_rope_backward(swat_real *dx, int64_t ldx, const swat_real *cos_t, const swat_real *sin_t,
                         int64_t n, int64_t heads, int64_t dh);
+/* One head of one row: dst [dh] (operand type t) = src [dh] rotated by the
+ * row's cos_r, sin_r [dh/2]; sign −1 applies the inverse rotation. dst may
+ * be src when t is REAL. */
+void swat_rope_head(swat_operand t, void *dst, const swat_real *src, const swat_real *cos_r,
+                    const swat_real *sin_r, int64_t dh, swat_real sign);
 
 /* ---- SwiGLU: out = silu(gate) ⊙ up, silu(u) = u·σ(u) ----------------------- */
 /* gu [n][2f]: gate in columns 0…f−1, up in f…2f−1 (one GEMM makes both).
