@@ -3,7 +3,7 @@
 """Compares two swat-refdump files made by different parallel layouts (or
 the same layout twice, with --exact).
 
-usage: compare_dumps.py A.h5 B.h5 [--exact]
+usage: compare_dumps.py A.h5 B.h5 [--exact | --flips]
 
 Without --exact the runs must agree up to float32 rounding:
   - losses and gradient norms to 1e-5 relative (sums over B*T terms in
@@ -14,6 +14,12 @@ Without --exact the runs must agree up to float32 rounding:
     alone; every element must agree within lr*K, and 99.9% of them within
     1e-4 (a layout bug moves far more than 0.1% of the elements).
 With --exact every dataset must be bit-identical.
+--flips: two bf16 runs whose fp32 additions ran in another order (oneDNN
+and the emulated BLIS path): now and then a value lands on the other side of
+a bfloat16 rounding boundary and one term of a sum moves by up to 2^-8 of
+itself. Each gradient tensor may then differ by up to 2e-3 of its largest
+entry, but the median over tensors must stay within 1e-4 (what the fp32
+comparison asks of every tensor); losses and norms within 1e-4 relative.
 """
 import sys
 
@@ -35,6 +41,7 @@ def main():
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     exact = "--exact" in sys.argv[3:]
+    flips = "--flips" in sys.argv[3:]
     a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
     bad = []
     if exact:
@@ -51,15 +58,16 @@ def main():
             x, y = a[k][()], b[k][()]
             err = np.max(np.abs(x - y) / np.abs(x))
             print(f"{k:10s} rel err {err:.2e}")
-            if err > 1e-5:
+            if err > (1e-4 if flips else 1e-5):
                 bad.append(f"{k}: {x} vs {y}")
         if not np.array_equal(a["batch/inputs"][()], b["batch/inputs"][()]):
             bad.append("the layouts trained on different samples")
         ga, gb = walk(a, "grad"), walk(b, "grad")
-        worst = max(np.max(np.abs(ga[k] - gb[k])) / (np.max(np.abs(ga[k])) + 1e-30) for k in ga)
-        print(f"grad       worst rel err {worst:.2e}")
-        if worst > 1e-4:
-            bad.append(f"gradients differ by {worst:.2e} of their scale")
+        errs = [np.max(np.abs(ga[k] - gb[k])) / (np.max(np.abs(ga[k])) + 1e-30) for k in ga]
+        worst, median = max(errs), float(np.median(errs))
+        print(f"grad       worst rel err {worst:.2e}, median over {len(errs)} tensors {median:.2e}")
+        if worst > (2e-3 if flips else 1e-4) or (flips and median > 1e-4):
+            bad.append(f"gradients differ by {worst:.2e} (median {median:.2e}) of their scale")
         import configparser
         cfg = configparser.ConfigParser()
         text = a.attrs["config"]

@@ -30,6 +30,23 @@ swat_script_test(reference_sp2 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 2 
 swat_script_test(reference_sp2_dp2 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 4
   --set parallel.sp=2 --set model.attention=softmax)
 
+# [train] precision = bf16: the arithmetic against the reference in the same
+# arithmetic (inputs of every product rounded), on oneDNN and on the emulated
+# path (oneDNN told the CPU lacks bf16 instructions), sequence-parallel and
+# softmax too; then loss tracking, resume across precisions, the warning
+swat_script_test(reference_bf16 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+  --set train.precision=bf16)
+swat_script_test(reference_bf16_softmax_sp2 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 2
+  --set train.precision=bf16 --set parallel.sp=2 --set model.attention=softmax
+  --set model.tie_word_embeddings=false)
+swat_script_test(reference_bf16_emulated 300 env ONEDNN_MAX_CPU_ISA=AVX512_CORE
+  tests/run_reference.sh ${CMAKE_BINARY_DIR} 1 --set train.precision=bf16)
+swat_script_test(parallel_sp2_bf16 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2"
+  --set train.precision=bf16)
+swat_script_test(resume_exact_bf16 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 - 1 -
+  --set train.precision=bf16)
+swat_script_test(bf16 600 tests/run_bf16.sh ${CMAKE_BINARY_DIR})
+
 # sequence/data parallel layouts equal the one-rank run (and repeat bit for bit)
 swat_script_test(parallel_sp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=2")
 swat_script_test(parallel_dp2 300 tests/run_parallel.sh ${CMAKE_BINARY_DIR} 2 "parallel.sp=1")

@@ -9,7 +9,7 @@ build=$(cd "$1" && pwd); np=$2; shift 2
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 work=$(mktemp -d "$build/ref.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${SWAT_KEEP:-}" ] || rm -rf "$work"' EXIT
 export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
 mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-refdump" tests/configs/ref.ini \
     "$work/dump.h5" --set "checkpoint.dir=$work/run" "$@"

@@ -117,7 +117,7 @@ static void print_banner(const swat_trainer *tr, int threads)
               (long long)swat_data_num_tokens(tr->train_ds), (long long)tr->sampler.n,
               tr->flops_per_token * 1e-9, tr->peak_gflops);
     char kernels[200];
-    swat_info("BLIS kernels: %s", swat_gemm_kernels(kernels, sizeof kernels));
+    swat_info("products: %s; BLIS kernels: %s", tr->engine, swat_gemm_kernels(kernels, sizeof kernels));
 }
 
 static void run_eval(swat_trainer *tr, swat_metrics *mt)
@@ -218,9 +218,9 @@ int main(int argc, char **argv)
         if (tr.step % cfg.train.log_every == 0 || tr.step == steps) {
             char eta[32];
             swat_format_duration(eta, sizeof eta, elapsed / (double)(tr.step - start) * (double)(steps - tr.step));
-            swat_info("step %lld/%lld | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s",
+            swat_info("step %lld/%lld | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%% %s | ETA %s",
                       (long long)tr.step, (long long)steps, st.loss, st.lr, st.grad_norm, tps,
-                      100 * mfu, eta);
+                      100 * mfu, tr.engine_tag, eta);
         }
         int last = tr.step == steps;
         if (cfg.train.eval_every > 0 && tr.step % cfg.train.eval_every == 0 && !last) run_eval(&tr, &mt);

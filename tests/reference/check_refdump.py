@@ -50,6 +50,19 @@ LOSS_RTOL = 1e-5
 # in the C code, and is still below the subtlest forward bug injected (eps
 # outside the sqrt of RMSNorm: 3.8e-4..2.8e-3 depending on the tensor).
 GRAD_TOL = 2e-4
+# bf16 dumps ([train] precision = bf16) are checked against the reference in
+# the same arithmetic (swat_torch.product: inputs of every product rounded to
+# bfloat16, in float64 otherwise). The C values before each rounding differ
+# from the reference's by float32 rounding (~1e-7), so now and then one lands
+# on the other side of a bfloat16 rounding boundary and one term of a sum
+# moves by up to 2^-8 of itself ("a flip"). Measured on the reference config
+# (1 rank, 3 updates): every tensor within 5e-8..6e-5 of the reference but
+# one at 5.5e-4 (a single flipped element of layer 1's q_proj gradient, whose
+# largest element is 1.5e-4). Hence a per-tensor allowance of 2e-3 (a flip,
+# with margin) and the median over tensors held to GRAD_TOL: the same dump
+# against the reference WITHOUT rounding gives 1.2e-3..9.4e-3 per tensor,
+# median ~5e-3, and fails the parameter bulk check too.
+GRAD_TOL_BF16_TENSOR = 2e-3
 # Global gradient norm (before clipping): dominated by the large elements, each
 # good to ~1e-6 relative in float32 (measured <= 2e-7), summed in double.
 GNORM_RTOL = 1e-4
@@ -129,6 +142,8 @@ def main(argv):
     ap.add_argument("--loss-rtol", type=float, default=LOSS_RTOL)
     ap.add_argument("--bulk-lr", type=float, default=FINAL_BULK_LR)
     ap.add_argument("--bulk-frac", type=float, default=FINAL_BULK_FRAC)
+    ap.add_argument("--ref-precision", choices=("fp32", "bf16"), default=None,
+                    help="arithmetic of the reference (default: the dump's [train] precision)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only failures and the verdict")
     args = ap.parse_args(argv)
 
@@ -142,7 +157,8 @@ def main(argv):
 
     try:
         cfg = st.config_from_h5(f)
-        model = st.SWAT(cfg, dtype=torch.float64)
+        precision = args.ref_precision or cfg["train"].get("precision", "fp32")
+        model = st.SWAT(cfg, dtype=torch.float64, precision=precision)
         st.load_into(model, st.load_state(f, "/init"), origin=args.dump + ":/init")
     except st.RefError as e:
         die(str(e))
@@ -178,11 +194,11 @@ def main(argv):
     params = dict(model.named_parameters())
     m = cfg["model"]
     print("config: V=%d d=%d L=%d H=%d f=%d w=%d %s alibi=%s rope=%s tied=%s | K=%d B=%d T=%d | "
-          "lr=%g wd=%g clip=%g warmup=%d %s steps=%d"
+          "lr=%g wd=%g clip=%g warmup=%d %s steps=%d | precision %s"
           % (V, m["hidden_size"], m["num_hidden_layers"], m["num_heads"], m["intermediate_size"],
              m["window_size"], m["attention"], m["alibi"], m["rope"], m["tie_word_embeddings"],
              K, B, T, tc["lr"], tc["weight_decay"], tc["grad_clip"], tc["warmup_steps"],
-             tc["lr_schedule"], tc["steps"]))
+             tc["lr_schedule"], tc["steps"], precision))
     for n in notes:
         print(n)
 
@@ -218,10 +234,13 @@ def main(argv):
             grads1 = grads
 
     # ---- update 1: gradients
+    tensor_tol = GRAD_TOL_BF16_TENSOR if precision == "bf16" else args.grad_tol
     if not args.quiet:
-        print("\ngradients of update 1 (err = max|g_c - g_ref| / max|g_ref|, tol %.1e)" % args.grad_tol)
+        print("\ngradients of update 1 (err = max|g_c - g_ref| / max|g_ref|, tol %.1e%s)"
+              % (tensor_tol, ", median over tensors %.1e" % args.grad_tol if precision == "bf16" else ""))
         print("%-42s %12s %12s %10s  %s" % ("tensor", "max|dg|", "max|g_ref|", "err", "ok"))
     worst = (-1.0, None)
+    errs = []
     for key in params:
         if key not in c_grad:
             continue
@@ -233,18 +252,25 @@ def main(argv):
         err = dmax / gmax if gmax > 0 else (0.0 if dmax == 0 else math.inf)
         if not finite:
             err = math.inf
-        ok = err <= args.grad_tol
+        errs.append(err)
+        ok = err <= tensor_tol
         if err > worst[0]:
             worst = (err, key)
         if not ok:
             i = np.unravel_index(np.nanargmax(np.where(np.isfinite(d), d, np.inf)), d.shape)
             failures.append("grad %s: err %.3e > %.1e (worst element %s: C %.6e, ref %.6e)"
-                            % (key, err, args.grad_tol, tuple(int(v) for v in i),
+                            % (key, err, tensor_tol, tuple(int(v) for v in i),
                                c_grad[key][i], g_ref[i]))
         if not args.quiet or not ok:
             print("%-42s %12.3e %12.3e %10.2e  %s" % (key, dmax, gmax, err, "ok" if ok else "FAIL"))
     if worst[1] is not None:
-        print("worst gradient: %s err %.2e (tol %.1e)" % (worst[1], worst[0], args.grad_tol))
+        print("worst gradient: %s err %.2e (tol %.1e)" % (worst[1], worst[0], tensor_tol))
+    if precision == "bf16" and errs:
+        med = float(np.median(errs))
+        print("median gradient err over %d tensors: %.2e (tol %.1e)" % (len(errs), med, args.grad_tol))
+        if med > args.grad_tol:
+            failures.append("grad: median err over tensors %.3e > %.1e (the bulk does not follow the "
+                            "bf16 arithmetic)" % (med, args.grad_tol))
 
     # ---- per update: loss, gradient norm, lr
     if not args.quiet:

@@ -8,7 +8,9 @@ test_gpt2.c). Written plainly, for small sizes: attention is a dense masked
 Contents
   parse_config(ini_text)   resolved config (SPEC §1-§5 keys, defaults filled)
   config_from_h5(obj)      the `config` root attribute of a dump/checkpoint
-  SWAT(model_cfg, dtype)   the model of SPEC §1; parameter names = fla/HF keys
+  SWAT(model_cfg, dtype, precision)   the model of SPEC §1; parameter names =
+                           fla/HF keys; precision "bf16" rounds the inputs of
+                           every product (see product())
   load_state(h5, prefix)   state dict from the SPEC §5 dataset paths
   load_into(model, sd)     load_state_dict with one-line error messages
   make_adamw(model, tcfg)  torch.optim.AdamW with the SPEC §2 param groups
@@ -42,6 +44,7 @@ _ENUMS = {
     ("model", "attention"): ("sigmoid", "softmax"),
     ("model", "alibi"): ("balanced", "negative", "positive", "none"),
     ("train", "lr_schedule"): ("cosine", "constant"),
+    ("train", "precision"): ("fp32", "bf16"),
     ("data", "format"): ("bytes", "llmc"),
 }
 
@@ -75,6 +78,7 @@ _KEYS = {
         "min_lr_ratio": (float, 0.1),
         "steps": (int, None),
         "seed": (int, 1234),
+        "precision": (str, "fp32"),
     },
     "data": {
         "train": (str, ""),
@@ -253,6 +257,39 @@ def window_mask(t, j, w):
 QBLOCK = 512  # attention query block (memory bound only; results do not depend on it)
 
 
+# The arithmetic of [train] precision = bf16: both inputs of every matrix
+# product are rounded to bfloat16 (round to nearest even), in the backward pass
+# too, where the incoming gradient is one of the inputs; the products and all
+# else run in the model's dtype (float64 here, so the reference differs from
+# the C program only by its fp32 accumulation). Written out as an autograd
+# Function because autograd alone would not round the incoming gradient.
+def to_bf16(x):
+    return x.to(torch.bfloat16).to(x.dtype)
+
+
+class _BF16Product(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        a, b = to_bf16(a), to_bf16(b)
+        ctx.save_for_backward(a, b)
+        return torch.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        g = to_bf16(g)
+        ga = torch.matmul(g, b.transpose(-1, -2))
+        gb = torch.matmul(a.transpose(-1, -2), g)
+        if b.dim() == 2 and gb.dim() > 2:  # b was broadcast over a's leading dims
+            gb = gb.reshape(-1, *gb.shape[-2:]).sum(0)
+        return ga, gb
+
+
+def product(a, b, precision="fp32"):
+    """a @ b in the arithmetic of a precision ("fp32": exact in the dtype)."""
+    return _BF16Product.apply(a, b) if precision == "bf16" else torch.matmul(a, b)
+
+
 def rmsnorm(h, g, eps):
     return h / torch.sqrt(torch.mean(h * h, dim=-1, keepdim=True) + eps) * g
 
@@ -267,13 +304,25 @@ class RMSNorm(torch.nn.Module):
         return rmsnorm(h, self.weight, self.eps)
 
 
-def _linear(n_out, n_in, dtype):
-    return torch.nn.Linear(n_in, n_out, bias=False, dtype=dtype)
+class Linear(torch.nn.Linear):
+    """nn.Linear without bias whose product follows the model's precision."""
+
+    def __init__(self, n_in, n_out, dtype, precision):
+        super().__init__(n_in, n_out, bias=False, dtype=dtype)
+        self.precision = precision
+
+    def forward(self, x):
+        return product(x, self.weight.t(), self.precision)
+
+
+def _linear(n_out, n_in, dtype, precision="fp32"):
+    return Linear(n_in, n_out, dtype, precision)
 
 
 class Attention(torch.nn.Module):
-    def __init__(self, mc, dtype):
+    def __init__(self, mc, dtype, precision="fp32"):
         super().__init__()
+        self.precision = precision
         d = mc["hidden_size"]
         self.H = mc["num_heads"]
         self.dh = d // self.H
@@ -283,16 +332,16 @@ class Attention(torch.nn.Module):
         self.rope = mc["rope"]
         self.theta = mc["rope_theta"]
         self.slopes = alibi_slopes(mc["alibi"], self.H)
-        self.q_proj = _linear(d, d, dtype)
-        self.k_proj = _linear(d, d, dtype)
-        self.v_proj = _linear(d, d, dtype)
-        self.o_proj = _linear(d, d, dtype)
+        self.q_proj = _linear(d, d, dtype, precision)
+        self.k_proj = _linear(d, d, dtype, precision)
+        self.v_proj = _linear(d, d, dtype, precision)
+        self.o_proj = _linear(d, d, dtype, precision)
 
     def attend(self, q, k, v, t0, t1):
         """Outputs [B, H, t1-t0, dh] of queries t0 <= t < t1 (absolute positions)."""
         j0 = max(0, t0 - self.w + 1) if self.w > 0 else 0  # first key any of them sees
         dh = self.dh
-        s = torch.matmul(q[:, :, t0:t1], k[:, :, j0:t1].transpose(-1, -2)) / math.sqrt(dh)
+        s = product(q[:, :, t0:t1], k[:, :, j0:t1].transpose(-1, -2), self.precision) / math.sqrt(dh)
         t = torch.arange(t0, t1, device=q.device)[:, None]
         j = torch.arange(j0, t1, device=q.device)[None, :]
         slopes = torch.tensor(self.slopes, dtype=q.dtype, device=q.device)
@@ -305,7 +354,7 @@ class Attention(torch.nn.Module):
             P = torch.softmax(s.masked_fill(~allowed, float("-inf")), dim=-1)
         else:
             raise RefError("unknown attention %r" % self.kind)
-        return torch.matmul(P, v[:, :, j0:t1])
+        return product(P, v[:, :, j0:t1], self.precision)
 
     def forward(self, a):
         B, T, d = a.shape
@@ -327,26 +376,26 @@ class Attention(torch.nn.Module):
 
 
 class MLP(torch.nn.Module):
-    def __init__(self, mc, dtype):
+    def __init__(self, mc, dtype, precision="fp32"):
         super().__init__()
         d, f = mc["hidden_size"], mc["intermediate_size"]
-        self.gate_proj = _linear(f, d, dtype)
-        self.up_proj = _linear(f, d, dtype)
-        self.down_proj = _linear(d, f, dtype)
+        self.gate_proj = _linear(f, d, dtype, precision)
+        self.up_proj = _linear(f, d, dtype, precision)
+        self.down_proj = _linear(d, f, dtype, precision)
 
     def forward(self, m):
         return self.down_proj(F.silu(self.gate_proj(m)) * self.up_proj(m))
 
 
 class Block(torch.nn.Module):
-    def __init__(self, mc, dtype):
+    def __init__(self, mc, dtype, precision="fp32"):
         super().__init__()
         eps = mc["norm_eps"]
         d = mc["hidden_size"]
         self.attn_norm = RMSNorm(d, eps, dtype)
-        self.attn = Attention(mc, dtype)
+        self.attn = Attention(mc, dtype, precision)
         self.mlp_norm = RMSNorm(d, eps, dtype)
-        self.mlp = MLP(mc, dtype)
+        self.mlp = MLP(mc, dtype, precision)
 
     def forward(self, h):
         h = h + self.attn(self.attn_norm(h))
@@ -355,28 +404,30 @@ class Block(torch.nn.Module):
 
 
 class Body(torch.nn.Module):
-    def __init__(self, mc, dtype):
+    def __init__(self, mc, dtype, precision="fp32"):
         super().__init__()
         self.embeddings = torch.nn.Embedding(mc["vocab_size"], mc["hidden_size"], dtype=dtype)
-        self.layers = torch.nn.ModuleList([Block(mc, dtype) for _ in range(mc["num_hidden_layers"])])
+        self.layers = torch.nn.ModuleList([Block(mc, dtype, precision)
+                                           for _ in range(mc["num_hidden_layers"])])
         self.norm = RMSNorm(mc["hidden_size"], mc["norm_eps"], dtype)
 
 
 class SWAT(torch.nn.Module):
     """SPEC §1. Accepts the [model] section dict or the whole parse_config dict."""
 
-    def __init__(self, cfg, dtype=torch.float64):
+    def __init__(self, cfg, dtype=torch.float64, precision="fp32"):
         super().__init__()
         mc = cfg["model"] if "model" in cfg else cfg
+        self.precision = precision
         self.mc = dict(mc)
         if not self.mc.get("intermediate_size"):
             self.mc["intermediate_size"] = default_intermediate_size(self.mc["hidden_size"])
         self.dtype = dtype
         self.vocab_size = self.mc["vocab_size"]
         self.tied = bool(self.mc["tie_word_embeddings"])
-        self.model = Body(self.mc, dtype)
+        self.model = Body(self.mc, dtype, precision)
         if not self.tied:
-            self.lm_head = _linear(self.vocab_size, self.mc["hidden_size"], dtype)
+            self.lm_head = _linear(self.vocab_size, self.mc["hidden_size"], dtype, precision)
 
     @torch.no_grad()
     def init_weights(self, seed):
@@ -403,7 +454,7 @@ class SWAT(torch.nn.Module):
             h = layer(h)
         y = self.model.norm(h)
         W = self.model.embeddings.weight if self.tied else self.lm_head.weight
-        return torch.matmul(y, W.t())
+        return product(y, W.t(), self.precision)
 
     def forward(self, x, targets=None, reduction="mean"):
         """Returns logits, or (with targets) the cross-entropy (mean over all B*T
