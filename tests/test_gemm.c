@@ -226,8 +226,12 @@ static void test_engine(void **state)
     assert_int_equal(missing, 0);
     swat_operand t = swat_gemm_operand(SWAT_PREC_BF16, why, sizeof why, &missing);
     printf("bf16 engine here: %s\n", why);
-#ifdef SWAT_DOUBLE
+#if defined(SWAT_DOUBLE)
     assert_int_equal(t, SWAT_OPERAND_ROUNDED);
+#elif !defined(SWAT_ONEDNN)
+    assert_int_equal(t, SWAT_OPERAND_ROUNDED);
+    assert_int_equal(missing, 1);
+    assert_non_null(strstr(why, "SWAT_ONEDNN=OFF"));
 #else
     const char *expect = getenv("SWAT_TEST_EXPECT_EMULATED");
     if (expect && !strcmp(expect, "1")) {
