@@ -197,8 +197,10 @@ void swat_embedding_backward(swat_real *dE, const swat_real *dh, const int32_t *
 /* ---- Output layer + cross-entropy ------------------------------------------- */
 
 /* One row of logits l [V]: returns logsumexp(l) − l[target]. With backward,
- * l becomes scale·(softmax(l) − onehot(target)); otherwise l is clobbered. */
-static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale, int backward)
+ * scale·(softmax(l) − onehot(target)) goes to dl [V] in operand type t (l
+ * itself when t is REAL); l is clobbered either way. */
+static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale, int backward,
+                       swat_operand t, void *dl)
 {
     swat_real lt = l[target], mx = l[0];
 #pragma omp simd reduction(max : mx)
@@ -212,10 +214,11 @@ static double xent_row(swat_real *l, int32_t target, int64_t V, swat_real scale,
     for (int64_t c = 0; c < V; c++) sum += (double)l[c];
     double loss = (double)mx + log(sum) - (double)lt;
     if (backward) {
-        swat_real f = (swat_real)((double)scale / sum);
+        /* scaled, rounded and stored in one pass */
+        swat_real f = (swat_real)((double)scale / sum), lt_grad = l[target] * f - scale;
 #pragma omp simd
-        for (int64_t c = 0; c < V; c++) l[c] *= f;
-        l[target] -= scale;
+        for (int64_t c = 0; c < V; c++) swat_operand_put(t, dl, c, l[c] * f);
+        swat_operand_put(t, dl, target, lt_grad);
     }
     return loss;
 }
@@ -238,7 +241,9 @@ double swat_classifier(swat_operand t, swat_real *dy, swat_real *dW, double *row
             for (int64_t i = 0; i < m; i++) {
                 int32_t tg = targets[r0 + s0 + i];
                 SWAT_ASSERT(tg >= 0 && tg < V);
-                loss[i] = xent_row(logits + (s0 + i) * V, tg, V, scale, backward);
+                swat_real *l = logits + (s0 + i) * V;
+                void *dl = t == SWAT_OPERAND_REAL ? (void *)l : swat_operand_at(t, dlogits, (s0 + i) * V);
+                loss[i] = xent_row(l, tg, V, scale, backward, t, dl);
             }
             /* summed in row order whatever the thread count */
             for (int64_t i = 0; i < m; i++) {
@@ -247,12 +252,8 @@ double swat_classifier(swat_operand t, swat_real *dy, swat_real *dW, double *row
             }
         }
         if (backward) {
-            /* ∂L/∂logits is an input of both products */
-            const void *dl = logits;
-            if (t != SWAT_OPERAND_REAL) {
-                swat_operand_store(t, dlogits, V, logits, V, rows, V);
-                dl = dlogits;
-            }
+            /* ∂L/∂logits, an input of both products */
+            const void *dl = t == SWAT_OPERAND_REAL ? (const void *)logits : dlogits;
             swat_gemm_op(t, 0, 0, rows, d, V, 1, dl, V, W, d, 0, dy + r0 * d, d);
             if (dW) swat_gemm_op(t, 1, 0, V, d, rows, 1, dl, V, yc, d, 1, dW, d);
         }
