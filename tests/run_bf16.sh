@@ -40,34 +40,7 @@ for p in fp32 bf16; do
         --set "checkpoint.dir=$work/track-$p" > "$work/track-$p.log" 2>&1 ||
         { cat "$work/track-$p.log"; fail "tiny $p run"; }
 done
-# losses of metrics.jsonl A vs B over the steps both have: max relative difference
-track() {
-    "$py" - "$@" <<'EOF'
-import json, sys
-def load(path):
-    loss, val = {}, None
-    for line in open(path):
-        r = json.loads(line)
-        if "val_loss" in r:
-            val = r["val_loss"]
-        elif "loss" in r:
-            loss[r["step"]] = r["loss"]
-    return loss, val
-(a, va), (b, vb) = load(sys.argv[1]), load(sys.argv[2])
-tol, vtol = float(sys.argv[3]), float(sys.argv[4])
-steps = sorted(set(a) & set(b))
-rel = {k: abs(b[k] - a[k]) / abs(a[k]) for k in steps}
-worst = max(rel, key=rel.get)
-print("  %d updates: loss within %.2e relative (worst at update %d: %.5f vs %.5f)"
-      % (len(steps), rel[worst], worst, a[worst], b[worst]))
-bad = rel[worst] > tol
-if vtol > 0:
-    vr = abs(vb - va) / abs(va)
-    print("  final validation loss %.5f vs %.5f: %.2e relative" % (va, vb, vr))
-    bad = bad or vr > vtol
-sys.exit(1 if bad else 0)
-EOF
-}
+track() { "$py" tests/compare_metrics.py "$@"; }
 echo "== 1. tiny model, 50 updates: bf16 vs fp32"
 track "$work/track-fp32/metrics.jsonl" "$work/track-bf16/metrics.jsonl" 2e-3 1e-3 ||
     fail "bf16 does not track fp32 (tolerances 2e-3 per update, 1e-3 validation)"
