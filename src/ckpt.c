@@ -114,18 +114,6 @@ static int __attribute__((format(printf, 2, 3))) h5_fail(char *err, const char *
         }                                                                                          \
     } while (0)
 
-/* Collective: 1 on every rank when `failed` on any; err then holds the
- * message of the lowest failing rank everywhere. */
-static int sync_error(swat_comm *c, int failed, char *err)
-{
-    if (!swat_comm_any(c, failed)) return 0;
-    int world = swat_comm_size(c, SWAT_SCOPE_WORLD), rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
-    int64_t k = swat_comm_max_i64(c, failed ? (int64_t)(world - rank) : 0);
-    swat_comm_bcast(c, err, SWAT_ERR_LEN, world - (int)k);
-    err[SWAT_ERR_LEN - 1] = '\0';
-    return 1;
-}
-
 /* ---- property lists ---------------------------------------------------------- */
 
 static hid_t real_memtype(void)
@@ -499,28 +487,6 @@ static int list_checkpoints(const char *dir, ckpt_entry **out)
     return n;
 }
 
-static int mkdir_p(const char *dir, char *err)
-{
-    char p[SWAT_PATH_LEN];
-    if (!dir[0]) return swat_errf(err, "empty checkpoint directory name");
-    if (strlen(dir) >= sizeof p)
-        return swat_errf(err, "directory name too long: %.80s…", dir);
-    strcpy(p, dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char keep = *s;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            return swat_errf(err, "cannot create directory %s: %s", p, strerror(errno));
-        *s = keep;
-        if (!keep) break;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return swat_errf(err, "%s is not a directory", dir);
-    return 0;
-}
-
 static int fsync_path(const char *path, int is_dir)
 {
     int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
@@ -750,13 +716,13 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
         failed = swat_errf(err, "checkpoint path too long in %.80s…", dir);
     }
     if (!failed && rank == 0) {
-        failed = mkdir_p(dir, err);
+        failed = swat_mkdir_p(dir, err);
         time_t now = time(NULL);
         struct tm utc;
         gmtime_r(&now, &utc);
         strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &utc);
     }
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
     /* attributes are collective: every rank writes rank 0's clock */
     swat_comm_bcast(c, created, sizeof created, 0);
     config_text = swat_config_to_string(cfg);
@@ -765,7 +731,7 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
     if (!failed) failed = plists_open(&pl, err);
     if (!failed && (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         failed = h5_fail(err, "cannot create %s", tmp);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     failed = attr_write_str(fid, tmp, "format", CKPT_FORMAT, err) ||
              attr_write_i64(fid, tmp, "format_version", CKPT_VERSION, err) ||
@@ -776,7 +742,7 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
              attr_write_i64(fid, tmp, "sp", st->sp, err) ||
              attr_write_str(fid, tmp, "config", config_text, err) ||
              attr_write_str(fid, tmp, "created", created, err);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     /* Fault injection for tests/run_faults.sh: SWAT_FAULT_KILL_IN_SAVE=S:R
      * makes world rank R kill itself (SIGKILL) while the checkpoint of step
@@ -802,21 +768,21 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
             dataset_path(name, sizeof name, kind, t);
             const swat_real *src = b > a ? base + (t->offset + a - lo) : NULL;
             failed = write_tensor(fid, tmp, name, t, src, a, b, &pl, err);
-            if (sync_error(c, failed, err)) goto done;
+            if (swat_comm_agree(c, failed, err)) goto done;
         }
     }
     failed = write_scalar(fid, tmp, "/train/step", st->step, rank == 0, &pl, err) ||
              write_scalar(fid, tmp, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
              write_scalar(fid, tmp, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     herr_t closed = H5Fclose(fid);
     fid = -1;
     if (closed < 0) failed = h5_fail(err, "closing %s", tmp);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     if (rank == 0) failed = publish(tmp, final, dir, err);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
     if (rank == 0) prune(dir, keep, (long long)st->step);
     rc = 0;
 done:
@@ -934,7 +900,7 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
         failed = h5_fail(err, "%s: transfer property list", path);
     if (!failed && (fid = H5Fopen(path, H5F_ACC_RDONLY, fapl)) < 0)
         failed = h5_fail(err, "%s: cannot open", path);
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     failed = check_format(fid, path, err) || read_config_attr(fid, path, file_cfg, err) ||
              attr_read_i64(fid, path, "step", &s.step, err) ||
@@ -950,7 +916,7 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
                                "(checkpoint vs config; %s)",
                                why, path);
     }
-    if (sync_error(c, failed, err)) goto done;
+    if (swat_comm_agree(c, failed, err)) goto done;
 
     for (int kind = 0; kind < (m ? 3 : 1); kind++) {
         swat_real *base = kind == 0 ? params + lo : kind == 1 ? m : v;
@@ -962,7 +928,7 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
             dataset_path(name, sizeof name, kind, t);
             swat_real *dst = b > a ? base + (t->offset + a - lo) : NULL;
             failed = read_tensor(fid, path, name, t, dst, a, b, dxpl, err);
-            if (sync_error(c, failed, err)) goto done;
+            if (swat_comm_agree(c, failed, err)) goto done;
         }
     }
     if (st) *st = s;

@@ -316,6 +316,21 @@ int64_t swat_comm_max_i64(swat_comm *c, int64_t x)
     return x;
 }
 
+int swat_comm_agree(swat_comm *c, int rc, char *err)
+{
+    SWAT_ASSERT(c != NULL);
+    int world = c->size[SWAT_SCOPE_WORLD];
+    int first = rc != 0 ? c->rank[SWAT_SCOPE_WORLD] : world; /* world: no failure */
+    double t0 = swat_now();
+    MPI_CALL(MPI_Allreduce, (MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, c->world));
+    c->stats.wait_s += swat_now() - t0;
+    c->stats.reduce_bytes += (double)sizeof(int);
+    if (first == world) return 0;
+    swat_comm_bcast(c, err, SWAT_ERR_LEN, first);
+    err[SWAT_ERR_LEN - 1] = '\0';
+    return -1;
+}
+
 void swat_comm_reduce_scatter(swat_comm *c, const swat_real *buf, swat_real *shard_out,
                               size_t shard)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* common.c: failure handling, aligned allocation, logging, clock.
- * Kept free of MPI: comm.c installs the MPI_Abort hook. */
+/* common.c: failure handling, command-line numbers, mkdir -p, the version,
+ * aligned allocation, logging, clock. Kept free of MPI: comm.c installs the
+ * MPI_Abort hook. */
 #include "swat/common.h"
 
 #include <errno.h>
@@ -10,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#ifndef SWAT_VERSION
+#error "SWAT_VERSION is defined by CMake from the VERSION file"
+#endif
 
 static void (*abort_hook)(int code);
 static int log_rank = 0, log_world = 1;
@@ -78,6 +84,30 @@ int swat_arg_f64(const char *flag, const char *s, double lo, int open_lo, double
     *out = v;
     return 0;
 }
+
+int swat_mkdir_p(const char *path, char *err)
+{
+    char p[SWAT_PATH_LEN];
+    if (!path[0]) return swat_errf(err, "empty directory name");
+    if (strlen(path) >= sizeof p) return swat_errf(err, "directory name too long: %.80s...", path);
+    strcpy(p, path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char keep = *s;
+        *s = '\0';
+        /* EEXIST covers a file in the way too: the stat below names it */
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return swat_errf(err, "cannot create directory %s: %s", p, strerror(errno));
+        *s = keep;
+        if (!keep) break;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return swat_errf(err, "%s is not a directory", path);
+    return 0;
+}
+
+const char *swat_version(void) { return SWAT_VERSION; }
 
 /* Buffers of 4 MiB and more (parameters, gradients, optimizer state, the
  * activation arena) are 2 MiB-aligned and asked for transparent huge pages:

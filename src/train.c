@@ -18,17 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes a user error seen by some ranks the error of all: returns −1 on every
- * rank if any failed, with the message of the lowest failing rank. */
-static int agree(swat_comm *c, int rc, char *err)
-{
-    if (!swat_comm_any(c, rc != 0)) return 0;
-    int rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
-    int64_t root = -swat_comm_max_i64(c, rc != 0 ? -(int64_t)rank : INT64_MIN + 1);
-    swat_comm_bcast(c, err, SWAT_ERR_LEN, (int)root);
-    return -1;
-}
-
 static int open_data(swat_trainer *tr, char *err)
 {
     const swat_data_config *d = &tr->cfg.data;
@@ -60,7 +49,7 @@ static int load_state(swat_trainer *tr, char *err)
         found = swat_ckpt_find_latest(tr->cfg.checkpoint.dir, path, sizeof path, err);
         if (found == 0) found = 2; /* a checkpoint to resume */
     }
-    if (agree(tr->comm, found < 0 ? -1 : 0, err)) return -1;
+    if (swat_comm_agree(tr->comm, found < 0 ? -1 : 0, err)) return -1;
     swat_comm_bcast(tr->comm, &found, sizeof found, 0);
     swat_comm_bcast(tr->comm, path, sizeof path, 0);
 
@@ -109,7 +98,7 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     tr->accum = per_dp / tr->mb;
     SWAT_ASSERT(tr->Tc * tr->sp == tr->T && tr->accum * tr->mb == per_dp);
 
-    if (agree(comm, open_data(tr, err), err)) return -1;
+    if (swat_comm_agree(comm, open_data(tr, err), err)) return -1;
 
     tr->model = swat_model_create(&cfg->model, (size_t)tr->world);
     swat_plan plan = {.mb = tr->mb, .Tc = tr->Tc, .recompute = cfg->train.recompute,

@@ -55,6 +55,12 @@ void swat_comm_allreduce_double(swat_comm *c, swat_scope s, double *buf, int n);
 int swat_comm_any(swat_comm *c, int flag);
 /* Max of int64 over the world. */
 int64_t swat_comm_max_i64(swat_comm *c, int64_t x);
+/* Makes a user error that some ranks saw the error of all: rc is this rank's
+ * status (non-zero: failed, with its one-line message in err, SWAT_ERR_LEN
+ * bytes). Returns 0 on every rank when none failed, else −1 on every rank
+ * with err holding the message of the lowest failing rank, so that rank 0
+ * can print it once. */
+int swat_comm_agree(swat_comm *c, int rc, char *err);
 
 /* Reduce-scatter over the world: buf [world·shard] summed element-wise across
  * ranks; this rank's block (rank·shard … ) is written to shard_out [shard]. */

@@ -51,6 +51,14 @@ int swat_arg_i64(const char *flag, const char *s, int64_t min, int64_t *out, cha
 int swat_arg_f64(const char *flag, const char *s, double lo, int open_lo, double hi, double *out,
                  char *err);
 
+/* mkdir -p: creates the directory path and its missing parents (mode 0777
+ * less the umask). 0 when path is a directory afterwards; else −1 and err
+ * names the part that could not be made and why. */
+int swat_mkdir_p(const char *path, char *err);
+
+/* The project's version, from the top-level VERSION file ("0.8.0"). */
+const char *swat_version(void);
+
 /* Allocation that never returns NULL: dies with the size on failure.
  * Memory is 64-byte aligned (AVX-512 lines, BLIS panels). */
 void *swat_malloc(size_t bytes);
