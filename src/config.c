@@ -84,67 +84,141 @@ static const char *const nonfinite_names[] = {"stop", "skip", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL};
 
 static const key_def keys[] = {
-    K_INT(model, vocab_size, 256, IN(2, DIM_MAX), OPTIONAL, "V, tokens in the vocabulary"),
-    K_INT(model, hidden_size, UNSET, IN(1, DIM_MAX), REQUIRED, "d, the width of the model"),
-    K_INT(model, num_hidden_layers, UNSET, IN(1, DIM_MAX), REQUIRED, "L, decoder layers"),
-    K_INT(model, num_heads, UNSET, IN(1, DIM_MAX), REQUIRED, "H, attention heads"),
+    K_INT(model, vocab_size, 256, IN(2, DIM_MAX), OPTIONAL,
+          "V: token ids are 0 ... V-1; 256 for byte-level text (format = bytes needs V >= 256), "
+          "32000 for the Llama-2 tokenizer"),
+    K_INT(model, hidden_size, UNSET, IN(1, DIM_MAX), REQUIRED,
+          "d, the width of the model: the size of every token's vector in the embedding, the "
+          "attention and the residual stream"),
+    K_INT(model, num_hidden_layers, UNSET, IN(1, DIM_MAX), REQUIRED,
+          "L, decoder layers (attention then SwiGLU MLP, each after an RMSNorm)"),
+    K_INT(model, num_heads, UNSET, IN(1, DIM_MAX), REQUIRED,
+          "H, attention heads; head_dim = hidden_size / H must be a whole even number (RoPE "
+          "rotates pairs), and H even under alibi = balanced"),
     K_INT(model, intermediate_size, 0, IN(0, DIM_MAX), OPTIONAL,
-          "f, MLP width; 0 = 256*ceil(floor(8d/3)/256)"),
+          "f, the inner width of the SwiGLU MLP; 0 = the Llama rule 256*ceil(floor(8d/3)/256) "
+          "(--print-config shows the value used)"),
     K_INT(model, window_size, UNSET, IN(0, DIM_MAX), REQUIRED,
-          "w, keys a query sees; 0 = full causal attention"),
-    K_REAL(model, rope_theta, 10000, GT(0), "RoPE base theta"),
-    K_BOOL(model, rope, 1, "rotary position embedding on q and k"),
-    K_REAL(model, norm_eps, 1e-6, GT(0), "RMSNorm epsilon"),
-    K_BOOL(model, tie_word_embeddings, 1, "logits use the embedding matrix"),
-    K_ENUM(model, attention, attention_names, "sigmoid (SWAT) or softmax (baseline)"),
-    K_ENUM(model, alibi, alibi_names, "ALiBi slopes per head"),
-    K_REAL(model, sigmoid_bias, 0, ANY, "b added to every score in sigmoid mode"),
-    K_REAL(model, initializer_range, 0.02, GT(0), "std of the normal init of every matrix"),
+          "w, the keys a query sees: itself and the w-1 tokens before it; 0 = full causal "
+          "attention (one rank per sequence). seq_len / sp must be a multiple of w"),
+    K_REAL(model, rope_theta, 10000, GT(0),
+           "RoPE base theta: pair i of a head turns by position * theta^(-2i/head_dim)"),
+    K_BOOL(model, rope, 1, "rotary position embedding on queries and keys"),
+    K_REAL(model, norm_eps, 1e-6, GT(0), "epsilon added to the mean square inside RMSNorm"),
+    K_BOOL(model, tie_word_embeddings, 1,
+           "the output layer reuses the embedding matrix (false: a separate lm_head)"),
+    K_ENUM(model, attention, attention_names,
+           "sigmoid: SWAT's sigmoid of each score in the window (no normalisation); softmax: "
+           "the softmax baseline"),
+    K_ENUM(model, alibi, alibi_names,
+           "ALiBi slopes, added to a score times the query-key distance: balanced = half the "
+           "heads -1/2, -1/4, ... (favour recent tokens), half +1/2, +1/4, ... (favour older "
+           "ones), as SWAT; negative = classic ALiBi, -2^(-8(n+1)/H) for head n; positive = its "
+           "mirror; none"),
+    K_REAL(model, sigmoid_bias, 0, ANY,
+           "b added to every score before the sigmoid (attention = sigmoid only); the sigmoid-"
+           "bias variant uses -ln(w)"),
+    K_REAL(model, initializer_range, 0.02, GT(0),
+           "standard deviation of the normal initialisation of every matrix (RMSNorm weights "
+           "start at 1)"),
 
-    K_REAL(train, lr, 3e-4, GT(0), "peak learning rate"),
-    K_REAL(train, beta1, 0.9, IN_CO(0, 1), "AdamW beta1"),
-    K_REAL(train, beta2, 0.95, IN_CO(0, 1), "AdamW beta2"),
-    K_REAL(train, eps, 1e-8, GT(0), "AdamW epsilon"),
-    K_REAL(train, weight_decay, 0.01, GE(0), "AdamW decoupled weight decay of the matrices"),
-    K_REAL(train, grad_clip, 1.0, GE(0), "global gradient norm clip; 0 = off"),
-    K_INT(train, warmup_steps, 0, GE(0), OPTIONAL, "linear warm-up updates"),
-    K_ENUM(train, lr_schedule, schedule_names, "cosine or constant after warm-up"),
-    K_REAL(train, min_lr_ratio, 0.1, IN(0, 1), "cosine floor as a fraction of lr"),
-    K_INT(train, steps, UNSET, GE(1), REQUIRED_TRAIN, "total updates"),
-    K_INT(train, seed, 1234, GE(0), OPTIONAL, "seed of the init and the shuffle"),
+    K_REAL(train, lr, 3e-4, GT(0), "peak learning rate of AdamW, reached after the warm-up"),
+    K_REAL(train, beta1, 0.9, IN_CO(0, 1), "AdamW beta1, decay of the gradient's running mean"),
+    K_REAL(train, beta2, 0.95, IN_CO(0, 1),
+           "AdamW beta2, decay of the squared gradient's running mean"),
+    K_REAL(train, eps, 1e-8, GT(0), "AdamW epsilon, added to the root of the second moment"),
+    K_REAL(train, weight_decay, 0.01, GE(0),
+           "AdamW decoupled weight decay, applied to the matrices only (not to RMSNorm weights)"),
+    K_REAL(train, grad_clip, 1.0, GE(0),
+           "the global gradient norm (over all ranks) is clipped to this before AdamW; 0 = "
+           "no clipping"),
+    K_INT(train, warmup_steps, 0, GE(0), OPTIONAL,
+          "updates of linear warm-up: update k uses lr * k / warmup_steps; at most steps"),
+    K_ENUM(train, lr_schedule, schedule_names,
+           "after the warm-up: cosine decay from lr to lr * min_lr_ratio at update `steps`, or "
+           "a constant lr"),
+    K_REAL(train, min_lr_ratio, 0.1, IN(0, 1),
+           "the cosine's floor as a fraction of lr (kept past `steps`)"),
+    K_INT(train, steps, UNSET, GE(1), REQUIRED_TRAIN,
+          "total updates of the run; a resumed run trains on up to it"),
+    K_INT(train, seed, 1234, GE(0), OPTIONAL,
+          "seed of the initial weights (one random stream per tensor) and of the sample shuffle"),
     K_INT(train, micro_batch, 0, IN(0, DIM_MAX), OPTIONAL,
-          "sequences per forward pass per data group; 0 = batch_size/dp"),
-    K_INT(train, eval_every, 0, GE(0), OPTIONAL, "updates between evaluations; 0 = at the end"),
-    K_STR(train, init_from, OPTIONAL, "checkpoint whose weights start a new run"),
-    K_REAL(train, peak_gflops, 0, GE(0), "peak GFLOP/s per rank for MFU; 0 = measure"),
-    K_INT(train, log_every, 1, GE(1), OPTIONAL, "updates between console lines"),
-    K_BOOL(train, recompute, 0, "recompute layer activations in backward"),
-    K_ENUM(train, on_nonfinite, nonfinite_names, "stop or skip an update with a non-finite loss"),
+          "sequences per forward/backward pass in each data-parallel group; gradients are "
+          "accumulated over the passes; 0 = batch_size/dp, one pass"),
+    K_INT(train, eval_every, 0, GE(0), OPTIONAL,
+          "updates between validation passes over [data] val; 0 = after the last update only"),
+    K_STR(train, init_from, OPTIONAL,
+          "a checkpoint whose weights start a new run (model keys must match; optimizer and "
+          "step start fresh); unused when the run directory holds a checkpoint to resume"),
+    K_REAL(train, peak_gflops, 0, GE(0),
+           "peak GFLOP/s of one rank, the denominator of MFU; 0 = measure BLIS sgemm at start-up"),
+    K_INT(train, log_every, 1, GE(1), OPTIONAL,
+          "updates between console progress lines (metrics.jsonl records every update)"),
+    K_BOOL(train, recompute, 0,
+           "keep only each layer's input and recompute the layer in the backward pass: less "
+           "activation memory for about one more forward pass; gradients bit-identical"),
+    K_ENUM(train, on_nonfinite, nonfinite_names,
+           "after a non-finite loss or gradient: stop (exit 4, nothing saved) or skip the "
+           "update (its samples are consumed)"),
     K_INT(train, max_skips, 10, GE(0), OPTIONAL,
-          "skip policy: stop after this many non-finite updates in a row; 0 = never"),
+          "under on_nonfinite = skip, the run stops (exit 4) at the (max_skips+1)-th "
+          "non-finite update in a row; 0 = never"),
     K_ENUM(train, precision, precision_names,
-           "inputs of every matrix product: fp32, or bf16 (rounded to bfloat16, fp32 accumulation)"),
+           "inputs of every matrix product: fp32, or bf16 (rounded to bfloat16, fp32 accumulation "
+           "and everything else fp32; oneDNN on AMX / AVX512-BF16, emulated elsewhere)"),
 
-    K_STR(data, train, REQUIRED_TRAIN, "training tokens: a file or a glob"),
-    K_STR(data, val, OPTIONAL, "validation tokens: a file or a glob"),
-    K_ENUM(data, format, format_names, "bytes or llmc token shards"),
-    K_INT(data, seq_len, UNSET, IN(1, DIM_MAX), REQUIRED_TRAIN, "T, tokens per sample"),
+    K_STR(data, train, REQUIRED_TRAIN,
+          "training tokens: a file or a glob (matches sorted by path and concatenated), "
+          "relative to the working directory"),
+    K_STR(data, val, OPTIONAL,
+          "validation tokens, a file or a glob, scored every eval_every updates and after the "
+          "last; empty = no validation"),
+    K_ENUM(data, format, format_names,
+           "bytes: every byte is a token; llmc: llm.c token shards (a header of 256 int32, then "
+           "uint16 or uint32 tokens)"),
+    K_INT(data, seq_len, UNSET, IN(1, DIM_MAX), REQUIRED_TRAIN,
+          "T, tokens per training sample (a sample reads T+1 tokens: inputs and next-token "
+          "targets); seq_len / sp a multiple of window_size"),
     K_INT(data, batch_size, UNSET, IN(1, DIM_MAX), REQUIRED_TRAIN,
-          "B, sequences per update across all ranks"),
-    K_BOOL(data, shuffle, 1, "shuffle samples every epoch"),
-    K_INT(data, val_samples, 0, GE(0), OPTIONAL, "validation samples scored; 0 = all"),
+          "B, sequences per update over all ranks; a multiple of dp = ranks / sp"),
+    K_BOOL(data, shuffle, 1,
+           "visit the samples in a new random order every epoch (from seed); false = in order"),
+    K_INT(data, val_samples, 0, GE(0), OPTIONAL, "validation samples per evaluation; 0 = all"),
 
-    K_INT(parallel, sp, 1, IN(1, DIM_MAX), OPTIONAL, "sequence-parallel ranks per sequence"),
-    K_INT(parallel, threads, 0, IN(0, 1024), OPTIONAL, "BLIS threads per rank; 0 = auto"),
+    K_INT(parallel, sp, 1, IN(1, DIM_MAX), OPTIONAL,
+          "ranks per sequence (sequence parallelism): each holds seq_len/sp tokens of every "
+          "sequence; the other factor of the ranks, dp = ranks/sp, is data parallelism"),
+    K_INT(parallel, threads, 0, IN(0, 1024), OPTIONAL,
+          "BLIS threads per rank; 0 = SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, else the "
+          "node's cores shared among its ranks"),
 
-    K_STR(checkpoint, dir, REQUIRED_TRAIN, "run directory"),
-    K_INT(checkpoint, every, 1000, GE(1), OPTIONAL, "updates between checkpoints"),
-    K_INT(checkpoint, keep, 3, GE(1), OPTIONAL, "newest checkpoints kept"),
+    K_STR(checkpoint, dir, REQUIRED_TRAIN,
+          "run directory: checkpoints ckpt-<step>.h5, metrics.jsonl and the resolved "
+          "config.ini; a run resumes from its newest checkpoint"),
+    K_INT(checkpoint, every, 1000, GE(1), OPTIONAL,
+          "updates between checkpoints (the last update, a stop signal and --stop-after save "
+          "as well)"),
+    K_INT(checkpoint, keep, 3, GE(1), OPTIONAL,
+          "checkpoints kept in dir: the oldest beyond it are deleted after each save"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 static const char *const sections[] = {"model", "train", "data", "parallel", "checkpoint"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
+
+/* What each section is for, in the key reference (swat_config_write_keys). */
+static const char *const section_about[] = {
+    "The network: a Llama-style decoder whose attention looks at a sliding window of keys "
+    "through a sigmoid (SWAT) or a softmax, with RoPE and ALiBi. A checkpoint carries these "
+    "keys, and resuming or loading one requires them to match.",
+    "The optimizer (AdamW), its learning-rate schedule, and how a run proceeds.",
+    "Where the tokens come from and how they are cut into samples and batches.",
+    "How the ranks share the work: world = sp x dp.",
+    "The run directory and its checkpoints.",
+};
+_Static_assert(sizeof section_about / sizeof section_about[0] == NSECTIONS,
+               "one description per section");
 
 /* ---- field access ----------------------------------------------------------------- */
 
@@ -996,6 +1070,138 @@ char *swat_config_to_string(const swat_config *cfg)
     swat_config_write(cfg, f);
     if (fclose(f) != 0 || !buf) swat_die(12, "config: out of memory printing the config");
     return buf;
+}
+
+int swat_config_get(const swat_config *cfg, const char *key, char *out, size_t out_len, char *err)
+{
+    char section[64], name[64], kbuf[96], why[SWAT_ERR_LEN - 128];
+    const char *shown = shorten(key, kbuf, 80);
+    const char *dot = strchr(key, '.');
+    if (!dot || dot == key || !dot[1] || (size_t)(dot - key) >= sizeof section ||
+        strlen(dot + 1) >= sizeof name)
+        return swat_errf(err, "%s: expected section.key, e.g. train.lr", shown);
+    memcpy(section, key, (size_t)(dot - key));
+    section[dot - key] = '\0';
+    strcpy(name, dot + 1);
+    const key_def *k = find_key(section, name);
+    if (!k) {
+        unknown_key_reason(section, name, 1, why, sizeof why);
+        return swat_errf(err, "%s: %s", shown, why);
+    }
+    if (is_unset(cfg, k))
+        out[0] = '\0';
+    else
+        format_value(cfg, k, out, out_len);
+    return 0;
+}
+
+/* ---- the key reference ------------------------------------------------------------ */
+
+static const char *type_name(const key_def *k)
+{
+    switch (k->type) {
+    case KEY_INT: return "integer";
+    case KEY_REAL: return "real";
+    case KEY_BOOL: return "boolean";
+    case KEY_ENUM: return "enum";
+    case KEY_STRING: return "string";
+    }
+    return "?";
+}
+
+/* The values a key takes: "[1, 2147483647]", "> 0", "sigmoid, softmax", … ;
+ * `code` wraps enum names in backquotes (Markdown). */
+static void describe_allowed(const key_def *k, int code, char *buf, size_t n)
+{
+    char lo[32], hi[32];
+    format_real(k->min, lo, sizeof lo);
+    format_real(k->max, hi, sizeof hi);
+    switch (k->type) {
+    case KEY_INT:
+    case KEY_REAL:
+        if ((k->bounds & HAS_MIN) && (k->bounds & HAS_MAX))
+            snprintf(buf, n, "%s%s, %s%s", (k->bounds & MIN_OPEN) ? "(" : "[", lo, hi,
+                     (k->bounds & MAX_OPEN) ? ")" : "]");
+        else if (k->bounds & HAS_MIN)
+            snprintf(buf, n, "%s %s", (k->bounds & MIN_OPEN) ? ">" : ">=", lo);
+        else if (k->bounds & HAS_MAX)
+            snprintf(buf, n, "%s %s", (k->bounds & MAX_OPEN) ? "<" : "<=", hi);
+        else
+            snprintf(buf, n, "any finite number");
+        break;
+    case KEY_BOOL: snprintf(buf, n, code ? "`true`, `false`" : "true, false"); break;
+    case KEY_ENUM: {
+        size_t used = 0;
+        buf[0] = '\0';
+        for (int i = 0; k->names[i] && used < n; i++)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s%s%s", i ? ", " : "",
+                                     code ? "`" : "", k->names[i], code ? "`" : "");
+        break;
+    }
+    case KEY_STRING: snprintf(buf, n, "up to %zu characters", k->size - 1); break;
+    }
+}
+
+/* The default as the reference shows it: the value, or what stands instead. */
+static void describe_default(const swat_config *defaults, const key_def *k, char *buf, size_t n)
+{
+    if (k->need == REQUIRED)
+        snprintf(buf, n, "required");
+    else if (k->need == REQUIRED_TRAIN)
+        snprintf(buf, n, "required to train");
+    else if (k->type == KEY_STRING && !str_at(defaults, k)[0])
+        snprintf(buf, n, "(empty)");
+    else
+        format_value(defaults, k, buf, n);
+}
+
+/* Markdown table cell: '|' would end the cell and '*' may start emphasis
+ * (the help texts use it for products); '_' inside words is safe. */
+static void put_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|' || *s == '*') fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+void swat_config_write_keys(FILE *out, swat_config_keys_format format)
+{
+    swat_config defaults;
+    swat_config_defaults(&defaults);
+    char def[SWAT_PATH_LEN], allowed[160];
+    for (size_t s = 0; s < NSECTIONS; s++) {
+        if (format == SWAT_CONFIG_KEYS_MARKDOWN)
+            fprintf(out, "%s## [%s]\n\n%s\n\n| key | type | default | allowed | meaning |\n"
+                         "|---|---|---|---|---|\n",
+                    s ? "\n" : "", sections[s], section_about[s]);
+        else
+            fprintf(out, "%s[%s] %s\n", s ? "\n" : "", sections[s], section_about[s]);
+        for (size_t i = 0; i < NKEYS; i++) {
+            const key_def *k = &keys[i];
+            if (strcmp(k->section, sections[s])) continue;
+            describe_default(&defaults, k, def, sizeof def);
+            describe_allowed(k, format == SWAT_CONFIG_KEYS_MARKDOWN, allowed, sizeof allowed);
+            if (format == SWAT_CONFIG_KEYS_MARKDOWN) {
+                fprintf(out, "| `%s` | %s | ", k->name, type_name(k));
+                put_cell(out, def);
+                fputs(" | ", out);
+                put_cell(out, allowed);
+                fputs(" | ", out);
+                put_cell(out, k->help);
+                fputs(" |\n", out);
+            } else {
+                /* "integer in [1, 10]", "real > 0", "enum: a, b", "string, up to …" */
+                const char *join = allowed[0] == '[' || allowed[0] == '(' ? " in "
+                                   : allowed[0] == '>' || allowed[0] == '<'   ? " "
+                                   : k->type == KEY_ENUM || k->type == KEY_BOOL ? ": "
+                                                                               : ", ";
+                fprintf(out, "\n%s.%s: %s%s%s; %s%s\n    %s\n", k->section, k->name,
+                        type_name(k), join, allowed, k->need == OPTIONAL ? "default " : "", def,
+                        k->help);
+            }
+        }
+    }
 }
 
 int swat_config_same_model(const swat_model_config *a, const swat_model_config *b, char *err)

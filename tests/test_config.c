@@ -822,6 +822,120 @@ static void test_same_model(void **state)
     expect_in(err, "num_heads");
 }
 
+/* ---- swat_config_get and the key reference --------------------------------------- */
+
+/* Calls fn(section, key, value) for every "key = value" line of an INI text. */
+static int for_each_line(const char *text, void (*fn)(const char *, const char *, const char *, void *),
+                         void *user)
+{
+    char section[64] = "", line[2048];
+    int n = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        p += len + (p[len] == '\n');
+        if (line[0] == '[') {
+            snprintf(section, sizeof section, "%.*s", (int)(strlen(line) - 2), line + 1);
+            continue;
+        }
+        char *eq = strstr(line, " =");
+        if (line[0] == ';' || !eq) continue;
+        *eq = '\0';
+        fn(section, line, eq[2] == ' ' ? eq + 3 : eq + 2, user);
+        n++;
+    }
+    return n;
+}
+
+static void check_get(const char *section, const char *key, const char *value, void *user)
+{
+    const swat_config *cfg = user;
+    char dotted[160], got[SWAT_PATH_LEN + 64], err[SWAT_ERR_LEN];
+    snprintf(dotted, sizeof dotted, "%.60s.%.90s", section, key);
+    expect_ok(swat_config_get(cfg, dotted, got, sizeof got, err), err);
+    assert_string_equal(got, value);
+}
+
+/* The key reference names every key of the printout under its section. */
+static void check_listed(const char *section, const char *key, const char *value, void *user)
+{
+    (void)value;
+    const char *doc = user;
+    char heading[80], row[96];
+    snprintf(heading, sizeof heading, "## [%s]\n", section);
+    snprintf(row, sizeof row, "\n| `%.80s` | ", key);
+    const char *at = strstr(doc, heading);
+    if (!at) fail_msg("no section heading %s", heading);
+    const char *next = strstr(at + 1, "\n## [");
+    const char *hit = strstr(at, row);
+    if (!hit || (next && hit > next)) fail_msg("[%s] %s is not listed in its section", section, key);
+}
+
+static int count_lines_starting(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += !strncmp(p, prefix, strlen(prefix));
+    return n;
+}
+
+static void test_get_and_reference(void **state)
+{
+    (void)state;
+    char err[SWAT_ERR_LEN], out[SWAT_PATH_LEN + 64];
+    swat_config a;
+    swat_config_defaults(&a);
+    expect_ok(swat_config_load_file(&a, FIXTURE("full.ini"), err), err);
+    expect_ok(swat_config_finalize(&a, SWAT_CONFIG_FOR_TRAINING, err), err);
+
+    /* every key reads back as the printout prints it */
+    char *text = swat_config_to_string(&a);
+    int nkeys = for_each_line(text, check_get, &a);
+    assert_true(nkeys >= 40);
+    expect_ok(swat_config_get(&a, "data.train", out, sizeof out, err), err);
+    assert_string_equal(out, "data/train shard *.bin");
+
+    /* refusals name the key and what would work */
+    EXPECT_ERROR(swat_config_get(&a, "train.lrr", out, sizeof out, err), err, "train.lrr",
+                 "did you mean train.lr?");
+    EXPECT_ERROR(swat_config_get(&a, "lr", out, sizeof out, err), err, "lr: expected section.key");
+    EXPECT_ERROR(swat_config_get(&a, "train.", out, sizeof out, err), err, "expected section.key");
+    EXPECT_ERROR(swat_config_get(&a, "trian.lr", out, sizeof out, err), err, "unknown section [trian]");
+    /* an unset required key is empty */
+    swat_config_defaults(&a);
+    expect_ok(swat_config_get(&a, "model.hidden_size", out, sizeof out, err), err);
+    assert_string_equal(out, "");
+
+    /* the reference: one table row and one text entry per key of the printout */
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    assert_non_null(f);
+    swat_config_write_keys(f, SWAT_CONFIG_KEYS_MARKDOWN);
+    fclose(f);
+    assert_int_equal(for_each_line(text, check_listed, doc), nkeys);
+    assert_int_equal(count_lines_starting(doc, "| `"), nkeys);
+    expect_in(doc, "| `hidden_size` | integer | required | [1, 2147483647] | d, the width");
+    expect_in(doc, "| `lr` | real | 0.0003 | > 0 |");
+    expect_in(doc, "| `beta2` | real | 0.95 | [0, 1) |");
+    expect_in(doc, "| `attention` | enum | sigmoid | `sigmoid`, `softmax` |");
+    expect_in(doc, "| `steps` | integer | required to train | >= 1 |");
+    expect_in(doc, "| `init_from` | string | (empty) | up to 1023 characters |");
+    expect_in(doc, "256\\*ceil"); /* '*' escaped for Markdown */
+    free(doc);
+    f = open_memstream(&doc, &len);
+    assert_non_null(f);
+    swat_config_write_keys(f, SWAT_CONFIG_KEYS_TEXT);
+    fclose(f);
+    assert_int_equal(count_lines_starting(doc, "model.") + count_lines_starting(doc, "train.") +
+                         count_lines_starting(doc, "data.") + count_lines_starting(doc, "parallel.") +
+                         count_lines_starting(doc, "checkpoint."),
+                     nkeys);
+    expect_in(doc, "\ntrain.lr: real > 0; default 0.0003\n    peak learning rate");
+    free(doc);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -844,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_same_model),
+        cmocka_unit_test(test_get_and_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

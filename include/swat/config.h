@@ -117,6 +117,17 @@ void swat_config_write(const swat_config *cfg, FILE *out);
 /* The same text in a malloc'ed string (for the checkpoint attribute). */
 char *swat_config_to_string(const swat_config *cfg);
 
+/* The value of one key, "section.key", as swat_config_write prints it (an
+ * unset required key prints as ""). An unknown key is refused naming the
+ * closest one. */
+int swat_config_get(const swat_config *cfg, const char *key, char *out, size_t out_len, char *err);
+
+/* The reference of every key (section, type, default, allowed values,
+ * meaning), from the key table: plain text for a terminal, or the Markdown
+ * tables of docs/config.md. */
+typedef enum { SWAT_CONFIG_KEYS_TEXT = 0, SWAT_CONFIG_KEYS_MARKDOWN = 1 } swat_config_keys_format;
+void swat_config_write_keys(FILE *out, swat_config_keys_format format);
+
 /* 1 if the two configs describe the same model (every [model] key equal). On
  * a mismatch names the first differing key and both values in err. */
 int swat_config_same_model(const swat_model_config *a, const swat_model_config *b, char *err);
