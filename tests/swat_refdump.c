@@ -11,6 +11,7 @@
  *   /grad/<param path>          gradient of update 1 (mean loss, before clipping)
  *   /final/<param path>         parameters after K updates
  * Only rank 0 writes (serial HDF5): this is a test fixture, not a checkpoint. */
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
@@ -52,22 +53,45 @@ static void write_params(hid_t file, const char *prefix, const swat_model *m, co
     }
 }
 
+enum { OPT_SET = 256 };
+static const swat_cli_option options[] = {
+    {"set", OPT_SET, "SECTION.KEY=VALUE", "override one config key (repeatable)"},
+    {0},
+};
+static const swat_cli_program program = {
+    "swat-refdump", "CONFIG.ini OUT.h5 [--set SECTION.KEY=VALUE]...",
+    "Test tool: trains train.steps updates as swat-train does and writes what the PyTorch\n"
+    "reference of tests/reference/ needs to check them.",
+    NULL, options,
+};
+
 int main(int argc, char **argv)
 {
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
     char err[SWAT_ERR_LEN];
     swat_config cfg;
-    if (argc < 3) swat_die(2, "usage: swat-refdump CONFIG.ini OUT.h5 [--set section.key=value]...");
-    swat_config_defaults(&cfg);
-    if (swat_config_load_file(&cfg, argv[1], err)) swat_die(2, "%s", err);
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) i++;
-        if (swat_config_set(&cfg, argv[i], err)) swat_die(2, "%s", err);
+    const char *pos[2] = {NULL, NULL}, **sets = swat_malloc(sizeof *sets * (size_t)argc), *val;
+    int npos = 0, nsets = 0, key;
+    swat_cli cli;
+    swat_cli_init(&cli, &program, argc, argv, rank != 0);
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        if (key == OPT_SET) sets[nsets++] = val;
+        else if (npos < 2) pos[npos++] = val;
+        else key = swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
+        if (key < 0) break;
     }
-    if (swat_config_finalize(&cfg, SWAT_CONFIG_FOR_TRAINING, err) ||
+    if (key == SWAT_CLI_EXIT) {
+        swat_comm_finalize();
+        return 0;
+    }
+    if (key == 0 && npos < 2) key = swat_cli_usage_errf(&cli, err, "missing CONFIG.ini or OUT.h5");
+    if (key < 0) swat_die(2, "%s", err);
+    if (swat_cli_load_config(&cfg, pos[0], sets, nsets, SWAT_CONFIG_FOR_TRAINING, err) ||
         swat_config_check_layout(&cfg, world, err))
         swat_die(2, "%s", err);
+    swat_free(sets);
+    const char *out_path = pos[1];
     swat_gemm_set_threads(1);
     swat_comm *comm = swat_comm_create((int)cfg.parallel.sp);
     swat_trainer tr;
@@ -78,8 +102,8 @@ int main(int argc, char **argv)
     hid_t file = -1;
     if (rank == 0) {
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        file = H5Fcreate(argv[2], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (file < 0) swat_die(2, "refdump: cannot create %s", argv[2]);
+        file = H5Fcreate(out_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (file < 0) swat_die(2, "refdump: cannot create %s", out_path);
         char *ini = swat_config_to_string(&cfg);
         hid_t type = H5Tcopy(H5T_C_S1);
         H5Tset_size(type, strlen(ini) + 1);
@@ -135,7 +159,7 @@ int main(int argc, char **argv)
         swat_free(in);
         printf("refdump: %lld updates, losses", (long long)K);
         for (int64_t k = 0; k < K; k++) printf(" %.6f", loss[k]);
-        printf(" -> %s\n", argv[2]);
+        printf(" -> %s\n", out_path);
     }
     swat_free(inputs);
     swat_free(targets);

@@ -22,6 +22,7 @@
  * Several ranks split the samples among them. Exit 0, or 2 with one line on
  * bad input. */
 #include "swat/ckpt.h"
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/data.h"
@@ -46,43 +47,75 @@ typedef struct eval_args {
     int positions;
 } eval_args;
 
-static int parse_args(eval_args *a, int argc, char **argv, char *err)
+enum { OPT_DATA = 256, OPT_FORMAT, OPT_SEQ_LEN, OPT_MAX_SAMPLES, OPT_BLOCK, OPT_POSITIONS, OPT_THREADS };
+
+static const swat_cli_option options[] = {
+    {"data", OPT_DATA, "FILE", "the tokens to score: a file or a glob (required)"},
+    {"format", OPT_FORMAT, "bytes|llmc", "format of the tokens (default: the checkpoint's)"},
+    {"seq-len", OPT_SEQ_LEN, "T|whole",
+     "tokens per sample (default: the checkpoint's seq_len; may be far longer than the "
+     "window); whole: the file as one sequence"},
+    {"max-samples", OPT_MAX_SAMPLES, "N", "score the first N samples only (0 = all, the default)"},
+    {"block", OPT_BLOCK, "N",
+     "rows per streaming step of a sliding-window model (default max(w, 256)); memory "
+     "depends on it, not on T"},
+    {"positions", OPT_POSITIONS, NULL,
+     "add the mean loss by position in the sample, in buckets 0-w, w-2w, 2w-4w, ..."},
+    {"threads", OPT_THREADS, "N", "BLIS threads per rank (default: automatic)"},
+    {0},
+};
+
+static const swat_cli_program program = {
+    "swat-eval",
+    "CHECKPOINT.h5 --data FILE [options]",
+    "Scores every complete sample of a token file with a checkpoint's model and prints,\n"
+    "as its last line of stdout, one JSON object: loss (mean cross-entropy, nats),\n"
+    "perplexity, tokens, samples, seq_len, window, block (and buckets with --positions).\n"
+    "Several ranks (mpirun) split the samples.",
+    "exit status: 0 scored, 2 bad input (one line on stderr).",
+    options,
+};
+
+/* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
+static int parse_args(eval_args *a, int argc, char **argv, int quiet, char *err)
 {
     *a = (eval_args){.format = -1};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (s[0] != '-') {
-            if (a->ckpt) return swat_errf(err, "unexpected argument '%s'", s);
-            a->ckpt = s;
-            continue;
-        }
-        if (strcmp(s, "--positions") == 0) {
-            a->positions = 1;
-            continue;
-        }
-        if (!val) return swat_errf(err, "%s needs a value", s);
-        i++;
-        if (strcmp(s, "--data") == 0) a->data = val;
-        else if (strcmp(s, "--format") == 0) {
+    swat_cli cli;
+    swat_cli_init(&cli, &program, argc, argv, quiet);
+    const char *val;
+    int key;
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        switch (key) {
+        case SWAT_CLI_ARG:
+            if (a->ckpt) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
+            a->ckpt = val;
+            break;
+        case OPT_DATA: a->data = val; break;
+        case OPT_FORMAT:
             if (strcasecmp(val, "bytes") == 0) a->format = SWAT_DATA_BYTES;
             else if (strcasecmp(val, "llmc") == 0) a->format = SWAT_DATA_LLMC;
             else return swat_errf(err, "--format %s: expected bytes or llmc", val);
-        } else if (strcmp(s, "--seq-len") == 0) {
+            break;
+        case OPT_SEQ_LEN:
             if (strcmp(val, "whole") == 0) a->seq_len = -1;
-            else if (swat_arg_i64(s, val, 1, &a->seq_len, err))
+            else if (swat_arg_i64(cli.flag, val, 1, &a->seq_len, err))
                 return swat_errf(err, "--seq-len %s: expected an integer ≥ 1 or 'whole'", val);
-        } else if (strcmp(s, "--max-samples") == 0) {
-            if (swat_arg_i64(s, val, 0, &a->max_samples, err)) return -1;
-        } else if (strcmp(s, "--block") == 0) {
-            if (swat_arg_i64(s, val, 1, &a->block, err)) return -1;
-        } else if (strcmp(s, "--threads") == 0) {
-            if (swat_arg_i64(s, val, 1, &a->threads, err)) return -1;
-        } else
-            return swat_errf(err, "unknown option '%s'", s);
+            break;
+        case OPT_MAX_SAMPLES:
+            if (swat_arg_i64(cli.flag, val, 0, &a->max_samples, err)) return -1;
+            break;
+        case OPT_BLOCK:
+            if (swat_arg_i64(cli.flag, val, 1, &a->block, err)) return -1;
+            break;
+        case OPT_POSITIONS: a->positions = 1; break;
+        case OPT_THREADS:
+            if (swat_arg_i64(cli.flag, val, 1, &a->threads, err)) return -1;
+            break;
+        }
     }
-    if (!a->ckpt || !a->data)
-        return swat_errf(err, "usage: swat-eval CHECKPOINT.h5 --data FILE [--format bytes|llmc] [--seq-len T|whole] [--max-samples N] [--block N] [--positions] [--threads N]");
+    if (key != SWAT_CLI_END) return key;
+    if (!a->ckpt) return swat_cli_usage_errf(&cli, err, "missing CHECKPOINT.h5");
+    if (!a->data) return swat_cli_usage_errf(&cli, err, "missing --data FILE");
     return 0;
 }
 
@@ -122,13 +155,17 @@ int main(int argc, char **argv)
 {
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
-    swat_comm *comm = swat_comm_create(1);
     char err[SWAT_ERR_LEN] = "";
     eval_args a;
+    int rc = parse_args(&a, argc, argv, rank != 0, err);
+    if (rc == SWAT_CLI_EXIT) {
+        swat_comm_finalize();
+        return 0;
+    }
+    swat_comm *comm = swat_comm_create(1);
     swat_config cfg;
     swat_dataset *ds = NULL;
     swat_model *m = NULL;
-    int rc = parse_args(&a, argc, argv, err);
     if (rc == 0) rc = swat_ckpt_read_config(a.ckpt, &cfg, err);
     if (rc == 0) {
         if (a.format < 0) a.format = cfg.data.format;
@@ -145,28 +182,17 @@ int main(int argc, char **argv)
     if (rc == 0 && swat_data_num_samples(ds, a.seq_len) == 0)
         rc = swat_errf(err, "%s: %lld tokens hold no sample of %lld + 1 tokens", a.data,
                        (long long)swat_data_num_tokens(ds), (long long)a.seq_len);
-    if (swat_comm_any(comm, rc != 0)) {
-        if (rank == 0) fprintf(stderr, "swat-eval: %s\n", err[0] ? err : "failed on another rank");
-        swat_data_close(ds);
-        swat_comm_free(comm);
-        swat_comm_finalize();
-        return 2;
+    if (swat_comm_agree(comm, rc, err) == 0) {
+        swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
+        m = swat_cli_load_model(comm, a.ckpt, &cfg, err);
     }
-
-    swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
-    m = swat_model_create(&cfg.model, (size_t)world);
-    size_t lo, hi;
-    swat_ckpt_shard(m->nparams_pad, world, rank, &lo, &hi);
-    if (swat_ckpt_load(comm, a.ckpt, m, m->params, NULL, NULL, lo, hi, NULL, err)) {
+    if (!m) {
         if (rank == 0) fprintf(stderr, "swat-eval: %s\n", err);
-        swat_model_free(m);
         swat_data_close(ds);
         swat_comm_free(comm);
         swat_comm_finalize();
         return 2;
     }
-    if (world > 1) swat_comm_allgather(comm, m->params, hi - lo);
-    swat_model_params_changed(m);
     /* the products run in the precision the model was trained in */
     swat_precision prec = (swat_precision)cfg.train.precision;
 

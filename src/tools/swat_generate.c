@@ -31,6 +31,7 @@
  * full-attention model (window_size = 0 has no bounded cache), or more than
  * one MPI rank. Speed (tokens/s) and peak RSS go to stderr at the end. */
 #include "swat/ckpt.h"
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
@@ -53,42 +54,83 @@ typedef struct gen_args {
     uint64_t seed;
 } gen_args;
 
-static int parse_args(gen_args *a, int argc, char **argv, char *err)
+enum {
+    OPT_PROMPT = 256, OPT_PROMPT_FILE, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P,
+    OPT_SEED, OPT_CHUNK, OPT_THREADS
+};
+
+static const swat_cli_option options[] = {
+    {"prompt", OPT_PROMPT, "TEXT",
+     "the prompt: its bytes for a byte model (vocab_size 256), else token ids separated by "
+     "blanks or commas"},
+    {"prompt-file", OPT_PROMPT_FILE, "FILE", "the prompt from a file, read as it is fed"},
+    {"max-tokens", OPT_MAX_TOKENS, "N", "tokens to generate (default 256)"},
+    {"temperature", OPT_TEMPERATURE, "T", "softmax temperature; 0 = greedy (default 1)"},
+    {"top-k", OPT_TOP_K, "K", "sample among the K most likely tokens only (0 = all, the default)"},
+    {"top-p", OPT_TOP_P, "P",
+     "then among the fewest most likely tokens whose probability reaches P (default 1 = all)"},
+    {"seed", OPT_SEED, "S", "seed of the sampling: the same seed gives the same text (default 1234)"},
+    {"chunk", OPT_CHUNK, "N", "prompt rows per streaming step (default max(w, 256))"},
+    {"threads", OPT_THREADS, "N", "BLIS threads (default: automatic)"},
+    {0},
+};
+
+static const swat_cli_program program = {
+    "swat-generate",
+    "CKPT.h5 (--prompt TEXT | --prompt-file FILE) [options]",
+    "Continues a prompt with a checkpoint's sliding-window model, keeping w-1 keys and\n"
+    "values per layer: constant memory and time per token. The continuation goes to\n"
+    "stdout (raw bytes for a byte model, else token ids); speed and memory to stderr.\n"
+    "Runs on one rank.",
+    "exit status: 0 generated, 2 bad input (one line on stderr).",
+    options,
+};
+
+/* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
+static int parse_args(gen_args *a, int argc, char **argv, int quiet, char *err)
 {
     *a = (gen_args){.max_tokens = 256, .temperature = 1.0, .top_p = 1.0, .seed = 1234};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (s[0] != '-') {
-            if (a->ckpt) return swat_errf(err, "unexpected argument '%s'", s);
-            a->ckpt = s;
-            continue;
+    swat_cli cli;
+    swat_cli_init(&cli, &program, argc, argv, quiet);
+    const char *val;
+    int key;
+    int64_t seed;
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        switch (key) {
+        case SWAT_CLI_ARG:
+            if (a->ckpt) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
+            a->ckpt = val;
+            break;
+        case OPT_PROMPT: a->prompt = val; break;
+        case OPT_PROMPT_FILE: a->prompt_file = val; break;
+        case OPT_MAX_TOKENS:
+            if (swat_arg_i64(cli.flag, val, 0, &a->max_tokens, err)) return -1;
+            break;
+        case OPT_TEMPERATURE:
+            if (swat_arg_f64(cli.flag, val, 0, 0, 1e6, &a->temperature, err)) return -1;
+            break;
+        case OPT_TOP_K:
+            if (swat_arg_i64(cli.flag, val, 0, &a->top_k, err)) return -1;
+            break;
+        case OPT_TOP_P:
+            if (swat_arg_f64(cli.flag, val, 0, 1, 1, &a->top_p, err)) return -1;
+            break;
+        case OPT_SEED:
+            if (swat_arg_i64(cli.flag, val, 0, &seed, err)) return -1;
+            a->seed = (uint64_t)seed;
+            break;
+        case OPT_CHUNK:
+            if (swat_arg_i64(cli.flag, val, 1, &a->chunk, err)) return -1;
+            break;
+        case OPT_THREADS:
+            if (swat_arg_i64(cli.flag, val, 1, &a->threads, err)) return -1;
+            break;
         }
-        if (!val) return swat_errf(err, "%s needs a value", s);
-        i++;
-        if (strcmp(s, "--prompt") == 0) a->prompt = val;
-        else if (strcmp(s, "--prompt-file") == 0) a->prompt_file = val;
-        else if (strcmp(s, "--max-tokens") == 0) {
-            if (swat_arg_i64(s, val, 0, &a->max_tokens, err)) return -1;
-        } else if (strcmp(s, "--temperature") == 0) {
-            if (swat_arg_f64(s, val, 0, 0, 1e6, &a->temperature, err)) return -1;
-        } else if (strcmp(s, "--top-k") == 0) {
-            if (swat_arg_i64(s, val, 0, &a->top_k, err)) return -1;
-        } else if (strcmp(s, "--top-p") == 0) {
-            if (swat_arg_f64(s, val, 0, 1, 1, &a->top_p, err)) return -1;
-        } else if (strcmp(s, "--seed") == 0) {
-            int64_t v;
-            if (swat_arg_i64(s, val, 0, &v, err)) return -1;
-            a->seed = (uint64_t)v;
-        } else if (strcmp(s, "--chunk") == 0) {
-            if (swat_arg_i64(s, val, 1, &a->chunk, err)) return -1;
-        } else if (strcmp(s, "--threads") == 0) {
-            if (swat_arg_i64(s, val, 1, &a->threads, err)) return -1;
-        } else
-            return swat_errf(err, "unknown option '%s'", s);
     }
-    if (!a->ckpt || !a->prompt == !a->prompt_file)
-        return swat_errf(err, "usage: swat-generate CKPT.h5 (--prompt TEXT | --prompt-file F) [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chunk N] [--threads N]");
+    if (key != SWAT_CLI_END) return key;
+    if (!a->ckpt) return swat_cli_usage_errf(&cli, err, "missing CKPT.h5");
+    if (!a->prompt == !a->prompt_file)
+        return swat_cli_usage_errf(&cli, err, "give one of --prompt and --prompt-file");
     return 0;
 }
 
@@ -208,13 +250,18 @@ int main(int argc, char **argv)
 {
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
-    swat_comm *comm = swat_comm_create(1);
     char err[SWAT_ERR_LEN] = "";
     gen_args a;
     swat_config cfg;
+    int rc = parse_args(&a, argc, argv, rank != 0, err);
+    if (rc == SWAT_CLI_EXIT) {
+        swat_comm_finalize();
+        return 0;
+    }
+    swat_comm *comm = swat_comm_create(1);
+    if (rc != 0) return fail(err, comm, rank);
     if (world > 1) return fail("runs on one rank (start it without mpirun -n N > 1)", comm, rank);
-    if (parse_args(&a, argc, argv, err) || swat_ckpt_read_config(a.ckpt, &cfg, err))
-        return fail(err, comm, rank);
+    if (swat_ckpt_read_config(a.ckpt, &cfg, err)) return fail(err, comm, rank);
     if (cfg.model.window_size <= 0) {
         snprintf(err, sizeof err, "%s: window_size = 0 (full attention) has no bounded cache to "
                  "generate with; use a sliding-window model", a.ckpt);
@@ -236,13 +283,11 @@ int main(int argc, char **argv)
     }
 
     swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
-    swat_model *m = swat_model_create(&cfg.model, 1);
-    if (swat_ckpt_load(comm, a.ckpt, m, m->params, NULL, NULL, 0, m->nparams_pad, NULL, err)) {
-        swat_model_free(m);
+    swat_model *m = swat_cli_load_model(comm, a.ckpt, &cfg, err);
+    if (!m) {
         fclose(ps.f);
         return fail(err, comm, rank);
     }
-    swat_model_params_changed(m);
     int64_t V = m->V, w = m->w;
     int64_t chunk = a.chunk > 0 ? a.chunk : (w > 256 ? w : 256);
     /* the products run in the precision the model was trained in */

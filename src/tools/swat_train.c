@@ -1,17 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /* swat-train CONFIG.ini [--set section.key=value]… [--stop-after N]
+ * swat-train --print-config CONFIG.ini [--set …] [--get section.key]…
+ * swat-train --print-keys text|markdown
+ *
+ * Trains; or prints the config it would train with (--print-config: every
+ * key, defaults and derived values included, as INI, the same text as the
+ * run directory's config.ini; --get: only the values asked for, one a line,
+ * for scripts); or prints the reference of every config key (--print-keys
+ * markdown is docs/config.md's table). --print-config checks what training
+ * checks before it touches a file, except the layout against the number of
+ * ranks, which it checks only when started on more than one.
  *
  * --stop-after N: after N updates of this run, save and exit 75 as on
  * SIGUSR1 (a time-boxed allocation; the tests' deterministic preemption).
  *
  * Argument parsing and the loop; the pieces live in train.c. Exit status:
- *   0  training complete (or already complete)
- *   2  bad input (config, data, checkpoint): one line on stderr from rank 0
+ *   0  training complete (or already complete); --help, --version, --print-*
+ *   2  bad input (command line, config, data, checkpoint): one line on stderr
+ *      from rank 0
  *   4  a non-finite loss or gradient under on_nonfinite = stop, or more than
  *      max_skips of them in a row under skip (nothing saved)
  *   5  a checkpoint could not be written
  *   75 stopped on SIGUSR1/SIGTERM after saving a checkpoint (EX_TEMPFAIL:
  *      the job script requeues; the next start resumes from it) */
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
@@ -24,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { EXIT_BAD_INPUT = 2, EXIT_NONFINITE = 4, EXIT_SAVE_FAILED = 5, EXIT_PREEMPTED = 75 };
 
@@ -32,67 +43,104 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-#define USAGE "usage: swat-train CONFIG.ini [--set section.key=value]... [--stop-after N]"
+enum { OPT_SET = 256, OPT_STOP_AFTER, OPT_PRINT_CONFIG, OPT_GET, OPT_PRINT_KEYS };
 
-static void usage(FILE *out)
-{
-    fprintf(out, USAGE "\n  Trains a SWAT model (see README.md). Run under mpirun/srun for several ranks.\n"
-                 "  Exit: 0 done, 2 bad input, 4 non-finite loss, 5 checkpoint failed,\n"
-                 "        75 stopped on a signal or --stop-after with a checkpoint saved.\n");
-}
+static const swat_cli_option options[] = {
+    {"set", OPT_SET, "SECTION.KEY=VALUE",
+     "override one config key; repeatable, applied after the file in the order given"},
+    {"stop-after", OPT_STOP_AFTER, "N",
+     "after N updates of this run, save a checkpoint and exit 75, as on SIGUSR1"},
+    {"print-config", OPT_PRINT_CONFIG, NULL,
+     "print the resolved config (every key, defaults included, as INI) and exit without "
+     "training"},
+    {"get", OPT_GET, "SECTION.KEY",
+     "print only this key's resolved value, one line per --get in the order given (implies "
+     "--print-config)"},
+    {"print-keys", OPT_PRINT_KEYS, "text|markdown",
+     "print the reference of every config key (markdown: the tables of docs/config.md) and "
+     "exit"},
+    {0},
+};
 
-/* Parses the command line and the config; 0 or −1 with err. */
-static int load_config(swat_config *cfg, int argc, char **argv, int world, int64_t *stop_after,
-                       char *err)
+static const swat_cli_program program = {
+    "swat-train",
+    "CONFIG.ini [--set SECTION.KEY=VALUE]... [options]",
+    "Trains a SWAT model as CONFIG.ini describes, or resumes the run from the newest\n"
+    "checkpoint in its [checkpoint] dir. One rank as it is; several under mpirun or srun.",
+    "exit status: 0 done (or already complete), 2 bad input (one line on stderr),\n"
+    "  4 non-finite loss or gradient, 5 a checkpoint could not be written,\n"
+    "  75 stopped by SIGUSR1/SIGTERM or --stop-after with a checkpoint saved.",
+    options,
+};
+
+typedef struct train_args {
+    const char *config;
+    const char **sets, **gets; /* [argc] each, pointing into argv */
+    int nsets, ngets;
+    int64_t stop_after;
+    int print_config;
+    int print_keys; /* −1, or a swat_config_keys_format */
+} train_args;
+
+/* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
+static int parse_args(train_args *a, int argc, char **argv, int quiet, char *err)
 {
-    if (argc < 2) return swat_errf(err, "missing CONFIG.ini (" USAGE ")");
-    swat_config_defaults(cfg);
-    if (swat_config_load_file(cfg, argv[1], err)) return -1;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--stop-after") == 0) {
-            if (i + 1 >= argc) return swat_errf(err, "--stop-after needs a number of updates >= 1");
-            int64_t v;
-            if (swat_arg_i64(a, argv[++i], 1, &v, err)) return -1;
-            *stop_after = v;
-            continue;
+    *a = (train_args){.print_keys = -1};
+    a->sets = swat_malloc(sizeof *a->sets * (size_t)argc);
+    a->gets = swat_malloc(sizeof *a->gets * (size_t)argc);
+    swat_cli cli;
+    swat_cli_init(&cli, &program, argc, argv, quiet);
+    const char *val;
+    int key;
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        switch (key) {
+        case SWAT_CLI_ARG:
+            if (a->config) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
+            a->config = val;
+            break;
+        case OPT_SET: a->sets[a->nsets++] = val; break;
+        case OPT_STOP_AFTER:
+            if (swat_arg_i64(cli.flag, val, 1, &a->stop_after, err)) return -1;
+            break;
+        case OPT_PRINT_CONFIG: a->print_config = 1; break;
+        case OPT_GET:
+            a->gets[a->ngets++] = val;
+            a->print_config = 1;
+            break;
+        case OPT_PRINT_KEYS:
+            if (!strcmp(val, "text")) a->print_keys = SWAT_CONFIG_KEYS_TEXT;
+            else if (!strcmp(val, "markdown")) a->print_keys = SWAT_CONFIG_KEYS_MARKDOWN;
+            else return swat_errf(err, "--print-keys %s: expected text or markdown", val);
+            break;
         }
-        if (strcmp(a, "--set") == 0) {
-            if (i + 1 >= argc) return swat_errf(err, "--set needs section.key=value");
-            a = argv[++i];
-        } else if (strncmp(a, "--set=", 6) == 0) {
-            a += 6;
-        } else {
-            return swat_errf(err, "unknown argument '%s' (" USAGE ")", a);
-        }
-        if (swat_config_set(cfg, a, err)) return -1;
     }
-    if (swat_config_finalize(cfg, SWAT_CONFIG_FOR_TRAINING, err)) return -1;
-    return swat_config_check_layout(cfg, world, err);
-}
-
-static int make_dirs(const char *path, char *err)
-{
-    char buf[SWAT_PATH_LEN];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return swat_errf(err, "[checkpoint] dir = %s: cannot create %s: %s", path, buf,
-                                 strerror(errno));
-            *p = c;
-            if (c == '\0') break;
-        }
-    }
+    if (key != SWAT_CLI_END) return key;
+    if (!a->config && a->print_keys < 0) return swat_cli_usage_errf(&cli, err, "missing CONFIG.ini");
     return 0;
+}
+
+/* --print-config: the whole config, or the --get values (all checked first,
+ * so that a bad key prints nothing on stdout). Rank 0 prints. */
+static int print_config(const swat_config *cfg, const train_args *a, int rank, char *err)
+{
+    char val[SWAT_PATH_LEN + 64], msg[SWAT_ERR_LEN];
+    for (int i = 0; i < a->ngets; i++)
+        if (swat_config_get(cfg, a->gets[i], val, sizeof val, msg))
+            return swat_errf(err, "--get %s", msg);
+    if (rank != 0) return 0;
+    if (a->ngets == 0) swat_config_write(cfg, stdout);
+    for (int i = 0; i < a->ngets; i++) {
+        swat_config_get(cfg, a->gets[i], val, sizeof val, msg);
+        printf("%s\n", val);
+    }
+    return fflush(stdout) == 0 ? 0 : swat_errf(err, "stdout: %s", strerror(errno));
 }
 
 /* Rank 0 prepares the run directory and writes the resolved config there. */
 static int prepare_run_dir(const swat_config *cfg, char *err)
 {
-    if (make_dirs(cfg->checkpoint.dir, err)) return -1;
+    char why[SWAT_ERR_LEN];
+    if (swat_mkdir_p(cfg->checkpoint.dir, why)) return swat_errf(err, "[checkpoint] dir: %s", why);
     char path[SWAT_PATH_LEN + 16];
     snprintf(path, sizeof path, "%s/config.ini", cfg->checkpoint.dir);
     FILE *f = fopen(path, "w");
@@ -131,41 +179,11 @@ static void run_eval(swat_trainer *tr, swat_metrics *mt)
     swat_metrics_eval(mt, tr->step, loss, tokens);
 }
 
-int main(int argc, char **argv)
+/* The run after the config is agreed on: 0 or an exit status. */
+static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after, int rank)
 {
-    /* first of all: a signal during start-up (MPI, config, resume) must not
-     * kill the rank; it is acted on after the first update */
-    signal(SIGUSR1, on_signal);
-    signal(SIGTERM, on_signal);
-    int world = swat_comm_init(&argc, &argv);
-    int rank = swat_comm_world_rank();
+    swat_config cfg = *cfg_in;
     char err[SWAT_ERR_LEN] = "";
-    swat_config cfg;
-    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        if (rank == 0) usage(stdout);
-        swat_comm_finalize();
-        return 0;
-    }
-    int64_t stop_after = 0;
-    int rc = load_config(&cfg, argc, argv, world, &stop_after, err);
-    if (rc == 0 && rank == 0) rc = prepare_run_dir(&cfg, err);
-    swat_comm *comm = NULL;
-    if (rc == 0 || world > 1) {
-        /* the config is read identically everywhere, but the run directory only by rank 0 */
-        comm = swat_comm_create(rc == 0 ? (int)cfg.parallel.sp : 1);
-        if (swat_comm_any(comm, rc != 0)) {
-            int64_t failed = swat_comm_max_i64(comm, rc != 0 ? -(int64_t)rank : INT64_MIN + 1);
-            swat_comm_bcast(comm, err, sizeof err, (int)-failed);
-            rc = -1;
-        }
-    }
-    if (rc != 0) {
-        if (rank == 0) fprintf(stderr, "swat-train: %s\n", err);
-        swat_comm_free(comm);
-        swat_comm_finalize();
-        return EXIT_BAD_INPUT;
-    }
-
     int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
     swat_gemm_set_threads(threads);
 
@@ -173,8 +191,6 @@ int main(int argc, char **argv)
     if (swat_trainer_init(&tr, &cfg, comm, err)) {
         if (rank == 0) fprintf(stderr, "swat-train: %s\n", err);
         swat_trainer_free(&tr);
-        swat_comm_free(comm);
-        swat_comm_finalize();
         return EXIT_BAD_INPUT;
     }
     print_banner(&tr, threads);
@@ -244,7 +260,43 @@ int main(int argc, char **argv)
 
     swat_metrics_close(&mt);
     swat_trainer_free(&tr);
-    swat_comm_free(comm);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* first of all: a signal during start-up (MPI, config, resume) must not
+     * kill the rank; it is acted on after the first update */
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+    int world = swat_comm_init(&argc, &argv);
+    int rank = swat_comm_world_rank();
+    char err[SWAT_ERR_LEN] = "";
+    swat_config cfg;
+    train_args a;
+    int rc = parse_args(&a, argc, argv, rank != 0, err);
+    if (rc == 0 && a.print_keys >= 0) {
+        if (rank == 0) swat_config_write_keys(stdout, (swat_config_keys_format)a.print_keys);
+        rc = SWAT_CLI_EXIT;
+    }
+    /* the command line is the same on every rank, and so is its verdict */
+    int status = rc == SWAT_CLI_EXIT ? 0 : EXIT_BAD_INPUT;
+    if (rc == 0) {
+        rc = swat_cli_load_config(&cfg, a.config, a.sets, a.nsets, SWAT_CONFIG_FOR_TRAINING, err);
+        if (rc == 0 && (!a.print_config || world > 1)) rc = swat_config_check_layout(&cfg, world, err);
+        /* the run directory is rank 0's alone, and a config file may be
+         * readable on one node and not on another: agree before going on */
+        if (rc == 0 && !a.print_config && rank == 0) rc = prepare_run_dir(&cfg, err);
+        swat_comm *comm = swat_comm_create(rc == 0 && !a.print_config ? (int)cfg.parallel.sp : 1);
+        rc = swat_comm_agree(comm, rc, err);
+        if (rc == 0 && a.print_config) rc = print_config(&cfg, &a, rank, err);
+        else if (rc == 0) status = train(&cfg, comm, a.stop_after, rank);
+        swat_comm_free(comm);
+        if (rc == 0 && a.print_config) status = 0;
+    }
+    if (rc != 0 && rc != SWAT_CLI_EXIT && rank == 0) fprintf(stderr, "swat-train: %s\n", err);
+    swat_free(a.sets);
+    swat_free(a.gets);
     swat_comm_finalize();
     return status;
 }
