@@ -3,26 +3,39 @@
  *
  * Times full training updates (forward, backward, gradient reduction,
  * AdamW, parameter all-gather) exactly as swat-train runs them, on the
- * config's data and layout, and prints figures: tokens/s, MFU against the
- * sgemm peak measured in the same run, step time, peak RSS, the halo and
- * reduction bytes per update and the share of the step spent waiting on
- * communication. The last line of stdout is one JSON object. Nothing is
- * saved (the run directory is not touched), unless --ckpt DIR: then the
- * trained state is also saved into DIR and loaded back 3 times each
- * (collective parallel HDF5, as swat-train does), and the write and read
- * bandwidths are printed and added to the JSON (the best of the 3; DIR keeps
- * the last checkpoint). */
+ * config's model, sequence length, batch and layout, and prints figures:
+ * tokens/s, MFU against the sgemm peak measured in the same run, step time,
+ * peak RSS, the halo and reduction bytes per update and the share of the
+ * step spent waiting on communication. The last line of stdout is one JSON
+ * object; the config, layout and data lines come first, before the timing.
+ *
+ * It times the config's model, not its schedule or its files: the updates
+ * run under the config's optimizer settings squeezed into warm-up + steps
+ * updates (so a long warm-up is not refused), nothing is evaluated (no
+ * [data] val), and when [data] train is unset or matches no file the
+ * updates read random tokens instead (the values of the tokens do not change
+ * the work; each rank writes them to a temporary llm.c shard in $TMPDIR,
+ * removed once opened). Nothing is saved (the run directory is not
+ * touched), unless --ckpt DIR: then the trained state is also saved into DIR
+ * and loaded back 3 times each (collective parallel HDF5, as swat-train does),
+ * and the write and read bandwidths are printed and added to the JSON (the
+ * best of the 3; DIR keeps the last checkpoint). */
 #include "swat/ckpt.h"
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/gemm.h"
+#include "swat/rng.h"
 #include "swat/train.h"
 
+#include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { CKPT_REPS = 3 };
 
@@ -68,59 +81,208 @@ static int bench_ckpt(swat_trainer *tr, const char *dir, double *save_s, double 
     return rc;
 }
 
+enum { OPT_SET = 256, OPT_STEPS, OPT_WARMUP, OPT_CKPT };
+
+static const swat_cli_option options[] = {
+    {"set", OPT_SET, "SECTION.KEY=VALUE",
+     "override one config key; repeatable, applied after the file in the order given"},
+    {"steps", OPT_STEPS, "N", "updates timed (default 5)"},
+    {"warmup", OPT_WARMUP, "N", "untimed updates before them (default 2)"},
+    {"ckpt", OPT_CKPT, "DIR",
+     "also time a collective checkpoint save into DIR and its load, best of 3 each"},
+    {0},
+};
+
+static const swat_cli_program program = {
+    "swat-bench",
+    "CONFIG.ini [--set SECTION.KEY=VALUE]... [options]",
+    "Times training updates of the config's model on its layout (mpirun/srun for several\n"
+    "ranks): tokens/s, MFU, peak RSS, communication. Random tokens stand in when [data]\n"
+    "train matches no file. Nothing is saved unless --ckpt.",
+    "exit status: 0 measured, 2 bad input (one line on stderr), 5 --ckpt could not save.",
+    options,
+};
+
+typedef struct bench_args {
+    const char *config, *ckpt_dir;
+    const char **sets; /* [argc], pointing into argv */
+    int nsets;
+    int64_t steps, warmup;
+} bench_args;
+
+/* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
+static int parse_args(bench_args *a, int argc, char **argv, int quiet, char *err)
+{
+    *a = (bench_args){.steps = 5, .warmup = 2};
+    a->sets = swat_malloc(sizeof *a->sets * (size_t)argc);
+    swat_cli cli;
+    swat_cli_init(&cli, &program, argc, argv, quiet);
+    const char *val;
+    int key;
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        switch (key) {
+        case SWAT_CLI_ARG:
+            if (a->config) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
+            a->config = val;
+            break;
+        case OPT_SET: a->sets[a->nsets++] = val; break;
+        case OPT_STEPS:
+            if (swat_arg_i64(cli.flag, val, 1, &a->steps, err)) return -1;
+            break;
+        case OPT_WARMUP:
+            if (swat_arg_i64(cli.flag, val, 0, &a->warmup, err)) return -1;
+            break;
+        case OPT_CKPT: a->ckpt_dir = val; break;
+        }
+    }
+    if (key != SWAT_CLI_END) return key;
+    if (!a->config) return swat_cli_usage_errf(&cli, err, "missing CONFIG.ini");
+    return 0;
+}
+
+/* The config as the benchmark runs it: the model, sequence, batch and layout
+ * of the file; the schedule squeezed into its updates; no evaluation, no
+ * resume. *synthetic: [data] train is unset (a placeholder stands in). */
+static int bench_config(swat_config *cfg, const bench_args *a, int world, int *synthetic, char *err)
+{
+    if (swat_cli_load_config(cfg, a->config, a->sets, a->nsets, SWAT_CONFIG_FOR_MODEL, err))
+        return -1;
+    swat_train_config *t = &cfg->train;
+    t->steps = a->warmup + a->steps;
+    if (t->warmup_steps > t->steps) t->warmup_steps = t->steps;
+    t->eval_every = 0;
+    t->init_from[0] = '\0';
+    cfg->data.val[0] = '\0';
+    /* never resume: the benchmark starts from the seed (--ckpt sets its own) */
+    snprintf(cfg->checkpoint.dir, sizeof cfg->checkpoint.dir, "/nonexistent/swat-bench");
+    *synthetic = !cfg->data.train[0];
+    if (*synthetic) {
+        snprintf(cfg->data.train, sizeof cfg->data.train, "(random tokens)");
+        cfg->data.format = SWAT_DATA_LLMC;
+    }
+    if (swat_config_finalize(cfg, SWAT_CONFIG_FOR_TRAINING, err)) return -1;
+    return swat_config_check_layout(cfg, world, err);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Writes an llm.c shard of random tokens in [0, V), enough for one batch of
+ * distinct samples (at most 16M tokens), into a new file of $TMPDIR; its
+ * path goes to cfg->data.train. */
+static int write_random_tokens(swat_config *cfg, char *err)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path = cfg->data.train;
+    size_t n = sizeof cfg->data.train;
+    if (snprintf(path, n, "%s/swat-bench-XXXXXX", dir && dir[0] ? dir : "/tmp") >= (int)n)
+        return swat_errf(err, "TMPDIR is too long for a path");
+    int fd = mkstemp(path);
+    if (fd < 0) return swat_errf(err, "%s: cannot create the random tokens: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(path);
+        return swat_errf(err, "%s: %s", path, strerror(errno));
+    }
+    int64_t V = cfg->model.vocab_size, T = cfg->data.seq_len, samples = cfg->data.batch_size;
+    int64_t most = ((int64_t)1 << 24) / T;
+    if (samples > most) samples = most > 0 ? most : 1;
+    int64_t count = samples * T + 1;
+    int wide = V > 65536; /* uint32 tokens: magic 20240801 */
+    unsigned char header[1024] = {0}, tok[4];
+    put_le32(header, wide ? 20240801u : 20240520u);
+    put_le32(header + 4, 1);
+    put_le32(header + 8, (uint32_t)count);
+    int bad = fwrite(header, 1, sizeof header, f) != sizeof header;
+    swat_rng r;
+    swat_rng_seed(&r, (uint64_t)cfg->train.seed, 0x62656e6368); /* "bench" */
+    for (int64_t i = 0; i < count && !bad; i++) {
+        put_le32(tok, (uint32_t)swat_rng_below(&r, (uint64_t)V));
+        bad = fwrite(tok, 1, wide ? 4 : 2, f) != (size_t)(wide ? 4 : 2);
+    }
+    if (fclose(f) != 0 || bad) {
+        swat_errf(err, "%s: cannot write the random tokens: %s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    cfg->data.format = SWAT_DATA_LLMC;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
     char err[SWAT_ERR_LEN] = "";
     swat_config cfg;
-    int64_t steps = 5, warmup = 2;
-    const char *ckpt_dir = NULL;
-    int rc = 0;
-    if (argc < 2) rc = swat_errf(err, "usage: swat-bench CONFIG.ini [--set section.key=value]... [--steps N] [--warmup N] [--ckpt DIR]");
-    if (rc == 0) {
-        swat_config_defaults(&cfg);
-        rc = swat_config_load_file(&cfg, argv[1], err);
+    bench_args a;
+    int synthetic = 0, train_unset = 0;
+    char pattern[SWAT_PATH_LEN] = ""; /* [data] train as the config gives it */
+    int rc = parse_args(&a, argc, argv, rank != 0, err);
+    if (rc == SWAT_CLI_EXIT) {
+        swat_free(a.sets);
+        swat_comm_finalize();
+        return 0;
     }
-    for (int i = 2; rc == 0 && i < argc; i++) {
-        if (i + 1 >= argc) {
-            rc = swat_errf(err, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--set") == 0) {
-            rc = swat_config_set(&cfg, argv[++i], err);
-        } else if (strcmp(argv[i], "--steps") == 0) {
-            rc = swat_arg_i64(argv[i], argv[i + 1], 1, &steps, err);
-            i++;
-        } else if (strcmp(argv[i], "--warmup") == 0) {
-            rc = swat_arg_i64(argv[i], argv[i + 1], 0, &warmup, err);
-            i++;
-        } else if (strcmp(argv[i], "--ckpt") == 0) {
-            ckpt_dir = argv[++i];
-        } else {
-            rc = swat_errf(err, "unknown argument '%s'", argv[i]);
+    if (rc == 0) rc = bench_config(&cfg, &a, world, &synthetic, err);
+    if (rc == 0) {
+        train_unset = synthetic;
+        snprintf(pattern, sizeof pattern, "%s", cfg.data.train);
+    }
+    swat_comm *comm = swat_comm_create(rc == 0 ? (int)cfg.parallel.sp : 1);
+    if (rc == 0 && !synthetic) { /* rank 0 looks, so that every rank decides alike */
+        glob_t g;
+        int found = 0;
+        if (rank == 0) {
+            found = glob(cfg.data.train, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+            globfree(&g);
         }
+        synthetic = !swat_comm_any(comm, found);
     }
-    if (rc == 0) {
-        cfg.train.steps = warmup + steps; /* the schedule spans the benchmark */
-        rc = swat_config_finalize(&cfg, SWAT_CONFIG_FOR_TRAINING, err);
+    if (rc == 0 && synthetic) rc = write_random_tokens(&cfg, err);
+    int threads = 0;
+    swat_trainer tr;
+    if (swat_comm_agree(comm, rc, err) == 0) {
+        threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
+        swat_gemm_set_threads(threads);
+        rc = swat_trainer_init(&tr, &cfg, comm, err);
+        if (synthetic) unlink(cfg.data.train); /* open: the descriptors keep it */
+        if (rc) swat_trainer_free(&tr);
+    } else {
+        rc = -1;
     }
-    if (rc == 0) rc = swat_config_check_layout(&cfg, world, err);
+    swat_free(a.sets);
     if (rc != 0) {
         if (rank == 0) fprintf(stderr, "swat-bench: %s\n", err);
+        swat_comm_free(comm);
         swat_comm_finalize();
         return 2;
     }
-    int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
-    swat_gemm_set_threads(threads);
-    swat_comm *comm = swat_comm_create((int)cfg.parallel.sp);
-    /* never resume: the benchmark starts from the seed */
-    snprintf(cfg.checkpoint.dir, sizeof cfg.checkpoint.dir, "/nonexistent/swat-bench");
-    cfg.train.init_from[0] = '\0';
-    swat_trainer tr;
-    if (swat_trainer_init(&tr, &cfg, comm, err)) {
-        if (rank == 0) fprintf(stderr, "swat-bench: %s\n", err);
-        swat_comm_finalize();
-        return 2;
+    const swat_model *m = tr.model;
+    if (rank == 0) {
+        printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", a.config,
+               (long long)m->d, (long long)m->L, (long long)m->H, (long long)m->w, (long long)tr.T,
+               (long long)tr.B, m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
+        printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
+               tr.sp, tr.dp, threads, (long long)tr.mb);
+        if (train_unset)
+            printf("data        random tokens in [0, %lld) ([data] train is unset)\n", (long long)m->V);
+        else if (synthetic)
+            printf("data        random tokens in [0, %lld) ([data] train = %s matches no file)\n",
+                   (long long)m->V, pattern);
+        else
+            printf("data        %s (%lld tokens)\n", cfg.data.train,
+                   (long long)swat_data_num_tokens(tr.train_ds));
+        char kernels[200];
+        printf("peak        %.1f GFLOP/s (all ranks, measured now): %s; BLIS kernels %s\n",
+               tr.peak_gflops, tr.engine, swat_gemm_kernels(kernels, sizeof kernels));
+        fflush(stdout);
     }
+    int64_t steps = a.steps, warmup = a.warmup;
+    const char *ckpt_dir = a.ckpt_dir;
     swat_update_stats st;
     for (int64_t i = 0; i < warmup; i++) swat_trainer_update(&tr, &st);
     swat_comm_stats_reset(comm);
@@ -155,15 +317,6 @@ int main(int argc, char **argv)
         return 5;
     }
     if (rank == 0) {
-        const swat_model *m = tr.model;
-        printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", argv[1],
-               (long long)m->d, (long long)m->L, (long long)m->H, (long long)m->w, (long long)tr.T,
-               (long long)tr.B, m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
-        printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
-               tr.sp, tr.dp, threads, (long long)tr.mb);
-        char kernels[200];
-        printf("peak        %.1f GFLOP/s (all ranks, measured now): %s; BLIS kernels %s\n",
-               tr.peak_gflops, tr.engine, swat_gemm_kernels(kernels, sizeof kernels));
         printf("update      %.1f ms mean, %.1f ms best over %lld updates (loss %.4f)\n",
                per_update * 1e3, best * 1e3, (long long)steps, loss);
         printf("throughput  %.0f tokens/s (best %.0f), %.1f GFLOP/s model, MFU %.1f%%\n", tps,
