@@ -80,14 +80,17 @@ swat_ckpt_step() {
     echo $((10#$last))
 }
 
-# [train] steps from the resolved config swat-train writes to DIR/config.ini
-# (empty when unknown).
+# [train] steps of the run in DIR, from the resolved config swat-train wrote
+# there, read by swat-train itself (--print-config): empty when DIR holds no
+# config.ini yet. TRAINER: the swat-train to ask (default SWAT_BIN, else
+# $SWAT_HOME/build/swat-train).
+# It runs as a one-rank MPI program outside srun; OMPI_MCA_ess_singleton_isolated
+# spares Open MPI's singleton its helper daemon (other MPIs ignore it).
+# usage: swat_total_steps DIR [TRAINER]
 swat_total_steps() {
     [ -f "$1/config.ini" ] || return 0
-    awk -F'=' '/^\[/ { sec = $0; next }
-               sec == "[train]" { k = $1; gsub(/[ \t]/, "", k)
-                                  if (k == "steps") { v = $2; gsub(/[ \t\r]/, "", v); print v; exit } }' \
-        "$1/config.ini"
+    OMPI_MCA_ess_singleton_isolated=1 "${2:-${SWAT_BIN:-$SWAT_HOME/build/swat-train}}" \
+        --print-config "$1/config.ini" --get train.steps
 }
 
 # JobState of this job according to slurmctld (RUNNING, CANCELLED, …).
@@ -225,7 +228,7 @@ swat_train_job() {
 
     local start_step total
     start_step=$(swat_ckpt_step "$run_dir")
-    total=$(swat_total_steps "$run_dir")
+    total=$(swat_total_steps "$run_dir" "$bin")
     swat_log "run dir: $run_dir"
     swat_log "config: $config $*"
     swat_log "ranks: ${SLURM_NTASKS:-?} x ${SLURM_CPUS_PER_TASK:-1} threads (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}); trainer $bin"
@@ -258,7 +261,7 @@ swat_train_job() {
     fi
     local rc=$SWAT_RC step
     step=$(swat_ckpt_step "$run_dir")
-    [ -z "$total" ] && total=$(swat_total_steps "$run_dir")
+    [ -z "$total" ] && total=$(swat_total_steps "$run_dir" "$bin")
     swat_log "swat-train exited $rc; newest checkpoint: step $step${total:+ of $total}"
 
     case $rc in

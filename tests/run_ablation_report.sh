@@ -85,6 +85,8 @@ bad "no variant 'nope'" tools/run_ablations.sh --only nope "$work/runs"
 bad "--steps needs" tools/run_ablations.sh --steps 0 "$work/runs"
 bad "--jobs needs" tools/run_ablations.sh --jobs x "$work/runs"
 bad "no such file" tools/run_ablations.sh --build "$build" --val "$work/none.txt" "$work/runs"
+bad "model.nope=1: unknown key nope" tools/run_ablations.sh --build "$build" --set model.nope=1 \
+    --val tests/data/literature-val.txt "$work/runs"
 bad "not complete" tools/run_ablations.sh --build "$build" --eval-only --only base \
     --val tests/data/literature-val.txt "$work/empty"
 echo "ablation tools: OK"

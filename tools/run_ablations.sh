@@ -30,7 +30,7 @@
 # continues where it stopped. Per run directory: swat-train's config.ini,
 # metrics.jsonl and checkpoints, train.log, and eval-{1,4,16}x.json (the last
 # line swat-eval printed, plus "checkpoint", "data" and "times_seq_len") with
-# eval-*.log. Then: /usr/bin/python3 tools/ablation_report.py OUT_DIR.
+# eval-*.log. Then: python3 tools/ablation_report.py OUT_DIR.
 #
 # Relative paths (OUT_DIR, --val, the data files the configs name) start from
 # the working directory: run it from the repository root, after
@@ -48,20 +48,14 @@ source "$repo/jobs/lib.sh"
 
 MULTS=(1 4 16) # evaluation lengths, in training lengths; --positions at the last
 
+PY=${SWAT_PYTHON:-python3}
 die() { echo "run_ablations: $*" >&2; exit 2; }
 say() { printf '[ablations %s] %s\n' "$(date +%T)" "$*"; }
 posint() { [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; }
-# ini_get FILE SECTION KEY: the value, or nothing
-ini_get() {
-    awk -v want="[$2]" -v key="$3" '
-        /^[ \t]*[;#]/ { next }
-        /^[ \t]*\[/ { sec = $0; gsub(/[ \t\r]/, "", sec); next }
-        sec == want && index($0, "=") {
-            k = substr($0, 1, index($0, "=") - 1); gsub(/[ \t]/, "", k)
-            if (k == key) { v = substr($0, index($0, "=") + 1); gsub(/^[ \t]+|[ \t\r]+$/, "", v); print v; exit }
-        }' "$1"
-}
-
+# config_get CONFIG [--set …]… --get SECTION.KEY…: the values swat-train would
+# use, one a line (its --print-config, so defaults and --set count as in a run;
+# a one-rank start without Open MPI's singleton daemon)
+config_get() { OMPI_MCA_ess_singleton_isolated=1 "$build/swat-train" --print-config "$@"; }
 steps='' jobs_max=2 only='' val=data/fortunes/val.txt build=$repo/build configs=$repo/configs/ablations
 eval_only=0 list=0 out='' sets=()
 # shellcheck disable=SC2015 # "[ a ] && [ b ] || die": die is the else
@@ -107,21 +101,22 @@ for b in swat-train swat-eval; do
     [ -x "$build/$b" ] || die "$build/$b not found: build it (cmake -S . -B build && cmake --build build -j1) or give --build DIR"
 done
 [ -s "$val" ] || die "--val $val: no such file, or empty (tools/prepare_data.sh makes data/fortunes/val.txt)"
-set_train='' set_seq=''
-for s in "${sets[@]}"; do
-    case $s in data.train=*) set_train=${s#data.train=} ;; data.seq_len=*) set_seq=${s#data.seq_len=} ;; esac
-done
+declare -A targets=() # variant -> [train] steps
+why=$(mktemp) || die "cannot create a temporary file"
+trap 'rm -f "$why"' EXIT
 for n in "${names[@]}"; do
     cfg=$configs/$n.ini
-    tr=${set_train:-$(ini_get "$cfg" data train)}
-    [ -n "$tr" ] || die "$cfg: no [data] train"
+    # the config as the run will see it: swat-train refuses a bad one here, before anything runs
+    resolved=$(config_get "$cfg" "${sets[@]}" ${steps:+--set "train.steps=$steps"} \
+                          --get data.train --get train.steps 2>"$why") ||
+        die "$cfg: $(tail -n 1 "$why")"
+    { read -r tr; read -r target; } <<<"$resolved"
     # shellcheck disable=SC2086 # the value may be a glob
     [ "$eval_only" = 1 ] || compgen -G "$tr" >/dev/null ||
         die "$cfg: [data] train = $tr: no such file from $PWD (run from the repository root, after tools/prepare_data.sh)"
-    T=${set_seq:-$(ini_get "$cfg" data seq_len)}
-    posint "$T" || die "$cfg: [data] seq_len '$T' is not a positive integer"
+    targets[$n]=$target
     if [ "$eval_only" = 1 ]; then
-        total=$(swat_total_steps "$out/$n")
+        total=$(swat_total_steps "$out/$n" "$build/swat-train")
         if [ -z "$total" ] || [ "$(swat_ckpt_step "$out/$n")" -lt "$total" ]; then
             die "--eval-only: training of '$n' not complete in $out/$n (checkpoint step $(swat_ckpt_step "$out/$n") of ${total:-?})"
         fi
@@ -149,7 +144,7 @@ run_variant() {
     local n=$1 cfg=$configs/$1.ini dir=$out/$1 target done_step rc t0 T ckpt m L json err pos
     trap '[ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null' TERM
     mkdir -p "$dir" || { say "$n: FAILED: cannot create $dir"; return 1; }
-    target=${steps:-$(ini_get "$cfg" train steps)}
+    target=${targets[$n]}
     done_step=$(swat_ckpt_step "$dir")
     if [ "$eval_only" = 1 ]; then
         : # checked before the start: training complete
@@ -171,7 +166,7 @@ run_variant() {
         fi
         say "$n: trained $done_step steps in $((SECONDS - t0)) s: $(grep '^step .*val_loss' "$dir/train.log" | tail -n 1)"
     fi
-    T=$(ini_get "$dir/config.ini" data seq_len)
+    T=$(config_get "$dir/config.ini" --get data.seq_len) || { say "$n: FAILED: $dir/config.ini refused"; return 1; }
     ckpt=$dir/$(printf 'ckpt-%08d.h5' "$done_step")
     [ -f "$ckpt" ] || { say "$n: FAILED: no final checkpoint $ckpt"; return 1; }
     for m in "${MULTS[@]}"; do
@@ -192,7 +187,7 @@ run_variant() {
             rm -f "$json.out"
             return 1
         fi
-        if ! /usr/bin/python3 - "$json.out" "$json" "${ckpt##*/}" "$val_abs" "$m" <<'PY'; then
+        if ! "$PY" - "$json.out" "$json" "${ckpt##*/}" "$val_abs" "$m" <<'PY'; then
 import json, os, sys
 src, dst, ck, data, mult = sys.argv[1:]
 lines = [l for l in open(src) if l.strip()]
@@ -206,7 +201,7 @@ PY
             return 1
         fi
         rm -f "$json.out"
-        say "$n: val loss at T=$L ($m x): $(/usr/bin/python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["loss"])' "$json") ($((SECONDS - t0)) s)"
+        say "$n: val loss at T=$L ($m x): $("$PY" -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["loss"])' "$json") ($((SECONDS - t0)) s)"
     done
     return 0
 }
@@ -249,5 +244,5 @@ if [ "${#failed[@]}" -gt 0 ]; then
     say "done in $((SECONDS - t_all)) s; FAILED: ${failed[*]}"
     exit 1
 fi
-say "done in $((SECONDS - t_all)) s: /usr/bin/python3 tools/ablation_report.py $out"
+say "done in $((SECONDS - t_all)) s: $PY tools/ablation_report.py $out"
 exit 0
