@@ -70,6 +70,8 @@ swat_script_test(reshard_2_to_1 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 2 "p
 swat_script_test(reshard_1_to_4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 1 - 4 "parallel.sp=4")
 swat_script_test(reshard_sp2dp2_to_sp4 300 tests/run_resume.sh ${CMAKE_BINARY_DIR} 4 "parallel.sp=2" 4 "parallel.sp=4")
 
+# every program's command line: --help, --version, --opt=value, --print-config, swat-bench
+swat_script_test(cli 300 tests/run_cli.sh ${CMAKE_BINARY_DIR})
 # docs/config.md's key tables are the key table of src/config.c (tools/config_doc.sh regenerates them)
 swat_script_test(config_doc 60 tools/config_doc.sh --check ${CMAKE_BINARY_DIR})
 

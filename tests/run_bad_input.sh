@@ -158,6 +158,23 @@ expect generate-no-prompt  2 "usage"                   1 $G "$good"
 expect generate-top-p      2 "--top-p"                 1 $G "$good" --prompt hi --top-p 2
 expect generate-temp       2 "--temperature"           1 $G "$good" --prompt hi --temperature -1
 expect generate-no-file    2 "nofile.txt"              1 $G "$good" --prompt-file "$work/nofile.txt"
+# the command line every program shares (src/cli.c): one line naming the option and what it takes
+B=$build/swat-bench
+expect cli-unknown-option  2 "unknown option '--frobnicate' (swat-eval --help lists the options)" 1 $E "$good" --data tests/data/wisdom.txt --frobnicate
+expect cli-missing-value   2 "--data needs a value: FILE" 1 $E "$good" --data
+expect cli-missing-number  2 "--stop-after needs a value: N" 1 $T $cfg --stop-after
+expect cli-bad-number-eq   2 "--seq-len abc: expected an integer ≥ 1 or 'whole'" 1 $E "$good" --data=tests/data/wisdom.txt --seq-len=abc
+expect cli-set-no-equals   2 "--set train.lr: expected section.key=value; did you mean train.lr=VALUE?" 1 $T $cfg --set=train.lr
+expect cli-flag-with-value 2 "--positions takes no value (got '--positions=yes')" 1 $E "$good" --data tests/data/wisdom.txt --positions=yes
+expect cli-ambiguous       2 "option '--print' is ambiguous: it could be --print-config, --print-keys" 1 $T $cfg --print
+expect cli-extra-argument  2 "unexpected argument 'extra.ini'" 1 $T $cfg extra.ini
+expect cli-get-unknown-key 2 "--get train.lrr: unknown key lrr in [train]; did you mean train.lr?" 1 $T --print-config $cfg --get train.lrr
+expect cli-print-keys      2 "--print-keys html: expected text or markdown" 1 $T --print-keys html
+expect cli-print-config    2 "[train] warmup_steps 10 exceeds steps 3" 1 $T --print-config $cfg --set train.warmup_steps=10
+expect cli-generate-both   2 "give one of --prompt and --prompt-file" 1 $G "$good" --prompt hi --prompt-file "$work/one-byte.txt"
+expect cli-bench-steps     2 "--steps 0: expected an integer ≥ 1" 1 $B $cfg --steps=0
+expect cli-bench-no-config 2 "missing CONFIG.ini" 1 $B --steps 2
+expect cli-bench-layout    2 "sp = 3 does not divide the 2 ranks" 2 $B $cfg --set parallel.sp=3
 # checkpoints (train.init_from and swat-eval read the same loader as a resume)
 ck() { local name=$1 sub=$2; expect "ckpt-${name#ck-}" 2 "$sub" 1 $T $cfg "${run[@]}" --set "train.init_from=$work/$name.h5"; }
 ck ck-format       "format is 'other-format', not 'swat-checkpoint'"
