@@ -139,14 +139,23 @@ static int explain(swat_cli *cli, const char *token, int ret, char *err)
     return swat_errf(err, "unknown option '%s' (%s --help lists the options)", token, name);
 }
 
+/* A positional argument, unless the program takes no more of them. */
+static int positional(swat_cli *cli, const char *arg, const char **value, char *err)
+{
+    if (cli->prog->max_args > 0 && cli->nargs >= cli->prog->max_args)
+        return swat_cli_usage_errf(cli, err, "unexpected argument '%s'", arg);
+    cli->nargs++;
+    *value = arg;
+    return SWAT_CLI_ARG;
+}
+
 int swat_cli_next(swat_cli *cli, const char **value, char *err)
 {
     *value = NULL;
     cli->flag = NULL;
     if (cli->rest >= 0) { /* after "--": everything is positional */
         if (cli->rest >= cli->argc) return SWAT_CLI_END;
-        *value = cli->argv[cli->rest++];
-        return SWAT_CLI_ARG;
+        return positional(cli, cli->argv[cli->rest++], value, err);
     }
     int at = optind > 0 ? optind : 1; /* the element getopt_long looks at next */
     int index = -1;
@@ -160,10 +169,7 @@ int swat_cli_next(swat_cli *cli, const char **value, char *err)
          * (a short-option group "-xy" keeps optind until its last letter) */
         return explain(cli, at < cli->argc ? cli->argv[at] : "", key, err);
     }
-    if (key == SWAT_CLI_ARG) {
-        *value = optarg;
-        return SWAT_CLI_ARG;
-    }
+    if (key == SWAT_CLI_ARG) return positional(cli, optarg, value, err);
     if (index >= 0)
         set_flag(cli, cli->longopts[index].name);
     else { /* a letter: its long name */

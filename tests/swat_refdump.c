@@ -55,14 +55,14 @@ static void write_params(hid_t file, const char *prefix, const swat_model *m, co
 
 enum { OPT_SET = 256 };
 static const swat_cli_option options[] = {
-    {"set", OPT_SET, "SECTION.KEY=VALUE", "override one config key (repeatable)"},
+    SWAT_CLI_OPTION_SET(OPT_SET),
     {0},
 };
 static const swat_cli_program program = {
     "swat-refdump", "CONFIG.ini OUT.h5 [--set SECTION.KEY=VALUE]...",
     "Test tool: trains train.steps updates as swat-train does and writes what the PyTorch\n"
     "reference of tests/reference/ needs to check them.",
-    NULL, options,
+    NULL, options, 2,
 };
 
 int main(int argc, char **argv)
@@ -77,9 +77,7 @@ int main(int argc, char **argv)
     swat_cli_init(&cli, &program, argc, argv, rank != 0);
     while ((key = swat_cli_next(&cli, &val, err)) > 0) {
         if (key == OPT_SET) sets[nsets++] = val;
-        else if (npos < 2) pos[npos++] = val;
-        else key = swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
-        if (key < 0) break;
+        else pos[npos++] = val;
     }
     if (key == SWAT_CLI_EXIT) {
         swat_comm_finalize();

@@ -39,7 +39,12 @@ static const swat_cli_option options[] = {
 };
 
 static const swat_cli_program program = {"swat-test", "IN [options]", "About it.", "Epilog.",
-                                         options};
+                                         options, 0};
+/* the same, taking one positional argument */
+static const swat_cli_program one_arg = {"swat-one", "IN", NULL, NULL, options, 1};
+
+/* The table parse() walks with. */
+static const swat_cli_program *g_prog = &program;
 
 /* One parsed element: its key and value (or the error line). */
 typedef struct item {
@@ -65,7 +70,7 @@ static int parse(item *out, int *n, const char *first, ...)
     va_end(ap);
     argv[argc] = NULL;
     swat_cli cli;
-    swat_cli_init(&cli, &program, argc, argv, 1);
+    swat_cli_init(&cli, g_prog, argc, argv, 1);
     char err[SWAT_ERR_LEN] = "";
     const char *val;
     int key;
@@ -196,6 +201,27 @@ static void test_errors(void **state)
     assert_int_equal(n, 2);
 }
 
+static void test_max_args(void **state)
+{
+    (void)state;
+    item it[8];
+    int n;
+    g_prog = &one_arg;
+    int ok = PARSE(it, &n, "--positions", "a", "--data", "d");
+    int extra = PARSE(it, &n, "a", "--positions", "b");
+    char msg[SWAT_ERR_LEN];
+    snprintf(msg, sizeof msg, "%s", it[n].value);
+    int after_dashes = PARSE(it, &n, "a", "--", "b");
+    g_prog = &program;
+    assert_int_equal(ok, SWAT_CLI_END);
+    assert_int_equal(extra, SWAT_CLI_ERROR);
+    expect_in(msg, "unexpected argument 'b' (usage: swat-one IN; swat-one --help for more)");
+    assert_int_equal(after_dashes, SWAT_CLI_ERROR);
+    /* 0 takes any number */
+    assert_int_equal(PARSE(it, &n, "a", "b", "c"), SWAT_CLI_END);
+    assert_int_equal(n, 3);
+}
+
 static void test_help_and_version(void **state)
 {
     (void)state;
@@ -314,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_value_forms_agree),
         cmocka_unit_test(test_positional_in_place),
         cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_max_args),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_version_string),

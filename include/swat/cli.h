@@ -22,7 +22,7 @@
  *         {0}};
  *     static const swat_cli_program program = {
  *         "swat-tokenize", "--vocab-size N --out PREFIX FILE...",
- *         "Trains a tokenizer on the files.", NULL, options};
+ *         "Trains a tokenizer on the files.", NULL, options, 0};   (0: any number of FILEs)
  *
  *     swat_cli cli;
  *     swat_cli_init(&cli, &program, argc, argv, rank != 0);
@@ -72,7 +72,13 @@ typedef struct swat_cli_program {
     const char *about;    /* paragraph under the usage line */
     const char *epilog;   /* printed after the options (exit statuses, …); may be NULL */
     const swat_cli_option *options; /* ends with {0} */
+    int max_args; /* positional arguments taken; a further one is refused; 0: any number */
 } swat_cli_program;
+
+/* The --set row of the programs that take a config (swat_cli_load_config). */
+#define SWAT_CLI_OPTION_SET(key)                                                                   \
+    {"set", (key), "SECTION.KEY=VALUE",                                                            \
+     "override one config key; repeatable, applied after the file in the order given"}
 
 #define SWAT_CLI_MAX_OPTIONS 40
 
@@ -82,7 +88,7 @@ typedef struct swat_cli {
     const char *flag;
     /* private */
     const swat_cli_program *prog;
-    int argc, quiet, rest;
+    int argc, quiet, rest, nargs;
     char **argv;
     struct option longopts[SWAT_CLI_MAX_OPTIONS + 3];
     char shortopts[3 * SWAT_CLI_MAX_OPTIONS + 8];
@@ -95,7 +101,8 @@ void swat_cli_init(swat_cli *cli, const swat_cli_program *prog, int argc, char *
 /* The next option's key with its value in *value (NULL for a flag), or
  * SWAT_CLI_ARG with a positional argument, or one of SWAT_CLI_END,
  * SWAT_CLI_EXIT, SWAT_CLI_ERROR (then err: an unknown or ambiguous option, a
- * missing value, a value given to a flag). */
+ * missing value, a value given to a flag, a positional argument beyond
+ * max_args). */
 int swat_cli_next(swat_cli *cli, const char **value, char *err);
 
 /* Writes the --help text. */

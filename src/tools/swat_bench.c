@@ -84,8 +84,7 @@ static int bench_ckpt(swat_trainer *tr, const char *dir, double *save_s, double 
 enum { OPT_SET = 256, OPT_STEPS, OPT_WARMUP, OPT_CKPT };
 
 static const swat_cli_option options[] = {
-    {"set", OPT_SET, "SECTION.KEY=VALUE",
-     "override one config key; repeatable, applied after the file in the order given"},
+    SWAT_CLI_OPTION_SET(OPT_SET),
     {"steps", OPT_STEPS, "N", "updates timed (default 5)"},
     {"warmup", OPT_WARMUP, "N", "untimed updates before them (default 2)"},
     {"ckpt", OPT_CKPT, "DIR",
@@ -101,6 +100,7 @@ static const swat_cli_program program = {
     "train matches no file. Nothing is saved unless --ckpt.",
     "exit status: 0 measured, 2 bad input (one line on stderr), 5 --ckpt could not save.",
     options,
+    1,
 };
 
 typedef struct bench_args {
@@ -121,10 +121,7 @@ static int parse_args(bench_args *a, int argc, char **argv, int quiet, char *err
     int key;
     while ((key = swat_cli_next(&cli, &val, err)) > 0) {
         switch (key) {
-        case SWAT_CLI_ARG:
-            if (a->config) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
-            a->config = val;
-            break;
+        case SWAT_CLI_ARG: a->config = val; break;
         case OPT_SET: a->sets[a->nsets++] = val; break;
         case OPT_STEPS:
             if (swat_arg_i64(cli.flag, val, 1, &a->steps, err)) return -1;

@@ -74,6 +74,7 @@ static const swat_cli_program program = {
     "Several ranks (mpirun) split the samples.",
     "exit status: 0 scored, 2 bad input (one line on stderr).",
     options,
+    1,
 };
 
 /* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
@@ -86,10 +87,7 @@ static int parse_args(eval_args *a, int argc, char **argv, int quiet, char *err)
     int key;
     while ((key = swat_cli_next(&cli, &val, err)) > 0) {
         switch (key) {
-        case SWAT_CLI_ARG:
-            if (a->ckpt) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
-            a->ckpt = val;
-            break;
+        case SWAT_CLI_ARG: a->ckpt = val; break;
         case OPT_DATA: a->data = val; break;
         case OPT_FORMAT:
             if (strcasecmp(val, "bytes") == 0) a->format = SWAT_DATA_BYTES;

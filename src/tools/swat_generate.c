@@ -84,6 +84,7 @@ static const swat_cli_program program = {
     "Runs on one rank.",
     "exit status: 0 generated, 2 bad input (one line on stderr).",
     options,
+    1,
 };
 
 /* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
@@ -97,10 +98,7 @@ static int parse_args(gen_args *a, int argc, char **argv, int quiet, char *err)
     int64_t seed;
     while ((key = swat_cli_next(&cli, &val, err)) > 0) {
         switch (key) {
-        case SWAT_CLI_ARG:
-            if (a->ckpt) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
-            a->ckpt = val;
-            break;
+        case SWAT_CLI_ARG: a->ckpt = val; break;
         case OPT_PROMPT: a->prompt = val; break;
         case OPT_PROMPT_FILE: a->prompt_file = val; break;
         case OPT_MAX_TOKENS:

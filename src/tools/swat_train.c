@@ -46,8 +46,7 @@ static void on_signal(int sig) { stop_signal = sig; }
 enum { OPT_SET = 256, OPT_STOP_AFTER, OPT_PRINT_CONFIG, OPT_GET, OPT_PRINT_KEYS };
 
 static const swat_cli_option options[] = {
-    {"set", OPT_SET, "SECTION.KEY=VALUE",
-     "override one config key; repeatable, applied after the file in the order given"},
+    SWAT_CLI_OPTION_SET(OPT_SET),
     {"stop-after", OPT_STOP_AFTER, "N",
      "after N updates of this run, save a checkpoint and exit 75, as on SIGUSR1"},
     {"print-config", OPT_PRINT_CONFIG, NULL,
@@ -71,6 +70,7 @@ static const swat_cli_program program = {
     "  4 non-finite loss or gradient, 5 a checkpoint could not be written,\n"
     "  75 stopped by SIGUSR1/SIGTERM or --stop-after with a checkpoint saved.",
     options,
+    1,
 };
 
 typedef struct train_args {
@@ -94,10 +94,7 @@ static int parse_args(train_args *a, int argc, char **argv, int quiet, char *err
     int key;
     while ((key = swat_cli_next(&cli, &val, err)) > 0) {
         switch (key) {
-        case SWAT_CLI_ARG:
-            if (a->config) return swat_cli_usage_errf(&cli, err, "unexpected argument '%s'", val);
-            a->config = val;
-            break;
+        case SWAT_CLI_ARG: a->config = val; break;
         case OPT_SET: a->sets[a->nsets++] = val; break;
         case OPT_STOP_AFTER:
             if (swat_arg_i64(cli.flag, val, 1, &a->stop_after, err)) return -1;
