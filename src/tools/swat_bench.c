@@ -7,7 +7,8 @@
  * tokens/s, MFU against the sgemm peak measured in the same run, step time,
  * peak RSS, the halo and reduction bytes per update and the share of the
  * step spent waiting on communication. The last line of stdout is one JSON
- * object; the config, layout and data lines come first, before the timing.
+ * object; the config and layout lines come first, before the model is built
+ * (a big one takes a while), then the data and the peak, then the timing.
  *
  * It times the config's model, not its schedule or its files: the updates
  * run under the config's optimizer settings squeezed into warm-up + steps
@@ -245,6 +246,26 @@ int main(int argc, char **argv)
     if (swat_comm_agree(comm, rc, err) == 0) {
         threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
         swat_gemm_set_threads(threads);
+        /* what is measured, before the model is built: a big one takes a while */
+        if (rank == 0) {
+            const swat_model_config *mc = &cfg.model;
+            int64_t sp = cfg.parallel.sp, dp = world / sp, B = cfg.data.batch_size;
+            printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", a.config,
+                   (long long)mc->hidden_size, (long long)mc->num_hidden_layers,
+                   (long long)mc->num_heads, (long long)mc->window_size,
+                   (long long)cfg.data.seq_len, (long long)B,
+                   mc->attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
+            printf("layout      %d ranks (sp %lld x dp %lld), %d threads each, micro-batch %lld\n",
+                   world, (long long)sp, (long long)dp, threads,
+                   (long long)(cfg.train.micro_batch > 0 ? cfg.train.micro_batch : B / dp));
+            if (train_unset)
+                printf("data        random tokens in [0, %lld) ([data] train is unset)\n",
+                       (long long)mc->vocab_size);
+            else if (synthetic)
+                printf("data        random tokens in [0, %lld) ([data] train = %s matches no file)\n",
+                       (long long)mc->vocab_size, pattern);
+            fflush(stdout);
+        }
         rc = swat_trainer_init(&tr, &cfg, comm, err);
         if (synthetic) unlink(cfg.data.train); /* open: the descriptors keep it */
         if (rc) swat_trainer_free(&tr);
@@ -260,17 +281,7 @@ int main(int argc, char **argv)
     }
     const swat_model *m = tr.model;
     if (rank == 0) {
-        printf("config      %s: d %lld, L %lld, H %lld, w %lld, T %lld, B %lld, %s\n", a.config,
-               (long long)m->d, (long long)m->L, (long long)m->H, (long long)m->w, (long long)tr.T,
-               (long long)tr.B, m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax");
-        printf("layout      %d ranks (sp %d x dp %d), %d threads each, micro-batch %lld\n", world,
-               tr.sp, tr.dp, threads, (long long)tr.mb);
-        if (train_unset)
-            printf("data        random tokens in [0, %lld) ([data] train is unset)\n", (long long)m->V);
-        else if (synthetic)
-            printf("data        random tokens in [0, %lld) ([data] train = %s matches no file)\n",
-                   (long long)m->V, pattern);
-        else
+        if (!synthetic)
             printf("data        %s (%lld tokens)\n", cfg.data.train,
                    (long long)swat_data_num_tokens(tr.train_ds));
         char kernels[200];
