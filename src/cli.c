@@ -220,6 +220,21 @@ static void write_wrapped(FILE *out, const char *text, int col, int indent)
     fputc('\n', out);
 }
 
+/* Paragraph text: each line (split at '\n') wrapped to WIDTH, its
+ * continuation lines indented as the line itself is. */
+static void write_paragraphs(FILE *out, const char *text)
+{
+    char line[1024];
+    while (*text) {
+        size_t len = strcspn(text, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)len, text);
+        int lead = (int)strspn(line, " ");
+        fprintf(out, "%*s", lead, "");
+        write_wrapped(out, line + lead, lead, lead);
+        text += len + (text[len] == '\n');
+    }
+}
+
 static int option_left(char *buf, size_t n, int key, const char *name, const char *value)
 {
     char letter[8] = "    ";
@@ -230,7 +245,10 @@ static int option_left(char *buf, size_t n, int key, const char *name, const cha
 void swat_cli_usage(const swat_cli_program *prog, FILE *out)
 {
     fprintf(out, "usage: %s %s\n", prog->name, prog->synopsis);
-    if (prog->about) fprintf(out, "\n%s\n", prog->about);
+    if (prog->about) {
+        fputc('\n', out);
+        write_paragraphs(out, prog->about);
+    }
     char left[128], version_help[96];
     snprintf(version_help, sizeof version_help, "print \"%s %s\" and exit", prog->name,
              swat_version());
@@ -258,7 +276,10 @@ void swat_cli_usage(const swat_cli_program *prog, FILE *out)
             }
             write_wrapped(out, o->help, col, col);
         }
-    if (prog->epilog) fprintf(out, "\n%s\n", prog->epilog);
+    if (prog->epilog) {
+        fputc('\n', out);
+        write_paragraphs(out, prog->epilog);
+    }
 }
 
 int swat_cli_usage_errf(const swat_cli *cli, char *err, const char *fmt, ...)

@@ -3,8 +3,9 @@
 # shellcheck disable=SC2015 # "a && b || fail": fail is the else
 # The command line every program shares (src/cli.c), end to end on the real
 # programs:
-#  (a) -h/--help: usage on stdout (starting "usage: PROGRAM "), nothing on
-#      stderr, exit 0, and printed once under mpiexec -n 2; --version prints
+#  (a) -h/--help: usage on stdout (starting "usage: PROGRAM ", within 79
+#      columns), nothing on stderr, exit 0, and printed once under
+#      mpiexec -n 2; --version prints
 #      "PROGRAM <the VERSION file>";
 #  (b) --opt=value gives what --opt value gives: the same resolved config
 #      (swat-train --print-config), the same scores (swat-eval JSON), the same
@@ -43,6 +44,8 @@ for p in "${programs[@]}"; do
         [ ! -s "$work/err" ] || fail "$p $h wrote to stderr: $(cat "$work/err")"
         head -n 1 "$work/out" | grep -q "^usage: $p " || fail "$p $h: stdout does not start with 'usage: $p ': $(head -n 2 "$work/out")"
         grep -q -- '--version' "$work/out" || fail "$p $h does not list --version"
+        long=$(awk 'length($0) > 79' "$work/out")
+        [ -z "$long" ] || fail "$p $h: lines longer than 79 columns: $long"
     done
     out=$("$build/$p" --version 2>&1) || fail "$p --version: exit $?"
     [ "$out" = "$p $version" ] || fail "$p --version printed '$out', not '$p $version'"

@@ -60,7 +60,7 @@ static const swat_cli_option options[] = {
 };
 static const swat_cli_program program = {
     "swat-refdump", "CONFIG.ini OUT.h5 [--set SECTION.KEY=VALUE]...",
-    "Test tool: trains train.steps updates as swat-train does and writes what the PyTorch\n"
+    "Test tool: trains train.steps updates as swat-train does and writes what the PyTorch "
     "reference of tests/reference/ needs to check them.",
     NULL, options, 2,
 };

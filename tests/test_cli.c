@@ -38,8 +38,11 @@ static const swat_cli_option options[] = {
     {0},
 };
 
-static const swat_cli_program program = {"swat-test", "IN [options]", "About it.", "Epilog.",
-                                         options, 0};
+static const swat_cli_program program = {
+    "swat-test", "IN [options]",
+    "About it: a paragraph long enough to need wrapping, since the usage wraps the texts of a "
+    "program to 79 columns as it does the help of its options.\n  An indented line.",
+    "Epilog.", options, 0};
 /* the same, taking one positional argument */
 static const swat_cli_program one_arg = {"swat-one", "IN", NULL, NULL, options, 1};
 
@@ -239,7 +242,8 @@ static void test_help_and_version(void **state)
     swat_cli_usage(&program, f);
     fclose(f);
     expect_in(text, "usage: swat-test IN [options]\n");
-    expect_in(text, "About it.");
+    expect_in(text, "\nAbout it: a paragraph");
+    expect_in(text, "\n  An indented line.\n");
     expect_in(text, "Epilog.");
     for (const swat_cli_option *o = options; o->name; o++) {
         char want[64];

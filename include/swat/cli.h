@@ -69,8 +69,10 @@ typedef struct swat_cli_option {
 typedef struct swat_cli_program {
     const char *name;     /* "swat-eval" */
     const char *synopsis; /* after the name on the usage line: "CKPT.h5 --data FILE [options]" */
-    const char *about;    /* paragraph under the usage line */
-    const char *epilog;   /* printed after the options (exit statuses, …); may be NULL */
+    const char *about;    /* under the usage line; may be NULL */
+    const char *epilog;   /* after the options (exit statuses, …); may be NULL */
+    /* about and epilog are wrapped to 79 columns; '\n' starts a new line,
+     * whose continuations keep its indentation */
     const swat_cli_option *options; /* ends with {0} */
     int max_args; /* positional arguments taken; a further one is refused; 0: any number */
 } swat_cli_program;

@@ -96,9 +96,10 @@ static const swat_cli_option options[] = {
 static const swat_cli_program program = {
     "swat-bench",
     "CONFIG.ini [--set SECTION.KEY=VALUE]... [options]",
-    "Times training updates of the config's model on its layout (mpirun/srun for several\n"
-    "ranks): tokens/s, MFU, peak RSS, communication. Random tokens stand in when [data]\n"
-    "train matches no file. Nothing is saved unless --ckpt.",
+    "Times training updates of the config's model on its layout (mpirun/srun for several "
+    "ranks): tokens/s, MFU, peak RSS, communication. The config's schedule does not matter, "
+    "and random tokens stand in when [data] train matches no file. Nothing is saved unless "
+    "--ckpt.",
     "exit status: 0 measured, 2 bad input (one line on stderr), 5 --ckpt could not save.",
     options,
     1,

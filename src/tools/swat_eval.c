@@ -68,10 +68,10 @@ static const swat_cli_option options[] = {
 static const swat_cli_program program = {
     "swat-eval",
     "CHECKPOINT.h5 --data FILE [options]",
-    "Scores every complete sample of a token file with a checkpoint's model and prints,\n"
-    "as its last line of stdout, one JSON object: loss (mean cross-entropy, nats),\n"
-    "perplexity, tokens, samples, seq_len, window, block (and buckets with --positions).\n"
-    "Several ranks (mpirun) split the samples.",
+    "Scores every complete sample of a token file with a checkpoint's model and prints, as "
+    "its last line of stdout, one JSON object: loss (mean cross-entropy, nats), perplexity, "
+    "tokens, samples, seq_len, window, block (and buckets with --positions). Several ranks "
+    "(mpirun) split the samples.",
     "exit status: 0 scored, 2 bad input (one line on stderr).",
     options,
     1,

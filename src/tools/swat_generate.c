@@ -78,10 +78,10 @@ static const swat_cli_option options[] = {
 static const swat_cli_program program = {
     "swat-generate",
     "CKPT.h5 (--prompt TEXT | --prompt-file FILE) [options]",
-    "Continues a prompt with a checkpoint's sliding-window model, keeping w-1 keys and\n"
-    "values per layer: constant memory and time per token. The continuation goes to\n"
-    "stdout (raw bytes for a byte model, else token ids); speed and memory to stderr.\n"
-    "Runs on one rank.",
+    "Continues a prompt with a checkpoint's sliding-window model, keeping w-1 keys and "
+    "values per layer: constant memory and time per token. The continuation goes to stdout "
+    "(raw bytes for a byte model, else token ids); speed and memory to stderr. Runs on one "
+    "rank.",
     "exit status: 0 generated, 2 bad input (one line on stderr).",
     options,
     1,

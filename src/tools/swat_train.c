@@ -64,11 +64,12 @@ static const swat_cli_option options[] = {
 static const swat_cli_program program = {
     "swat-train",
     "CONFIG.ini [--set SECTION.KEY=VALUE]... [options]",
-    "Trains a SWAT model as CONFIG.ini describes, or resumes the run from the newest\n"
-    "checkpoint in its [checkpoint] dir. One rank as it is; several under mpirun or srun.",
-    "exit status: 0 done (or already complete), 2 bad input (one line on stderr),\n"
-    "  4 non-finite loss or gradient, 5 a checkpoint could not be written,\n"
-    "  75 stopped by SIGUSR1/SIGTERM or --stop-after with a checkpoint saved.",
+    "Trains a SWAT model as CONFIG.ini describes, or resumes the run from the newest "
+    "checkpoint in its [checkpoint] dir. One rank as it is; several under mpirun or srun. "
+    "docs/config.md lists every key.",
+    "exit status: 0 done (or already complete), 2 bad input (one line on stderr), 4 "
+    "non-finite loss or gradient, 5 a checkpoint could not be written, 75 stopped by "
+    "SIGUSR1/SIGTERM or --stop-after with a checkpoint saved.",
     options,
     1,
 };
