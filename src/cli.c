@@ -295,6 +295,14 @@ int swat_cli_usage_errf(const swat_cli *cli, char *err, const char *fmt, ...)
 
 /* ---- what the programs share ------------------------------------------------------ */
 
+int swat_cli_precision(const char *flag, const char *value, int *out, char *err)
+{
+    if (!strcmp(value, "fp32")) *out = SWAT_PREC_FP32;
+    else if (!strcmp(value, "bf16")) *out = SWAT_PREC_BF16;
+    else return swat_errf(err, "%s %s: expected fp32 or bf16", flag, value);
+    return 0;
+}
+
 int swat_cli_load_config(swat_config *cfg, const char *path, const char *const *sets, int nsets,
                          swat_config_use use, char *err)
 {

@@ -164,6 +164,7 @@ expect cli-unknown-option  2 "unknown option '--frobnicate' (swat-eval --help li
 expect cli-missing-value   2 "--data needs a value: FILE" 1 $E "$good" --data
 expect cli-missing-number  2 "--stop-after needs a value: N" 1 $T $cfg --stop-after
 expect cli-bad-number-eq   2 "--seq-len abc: expected an integer ≥ 1 or 'whole'" 1 $E "$good" --data=tests/data/wisdom.txt --seq-len=abc
+expect eval-bad-precision  2 "--precision bf17: expected fp32 or bf16" 1 $E "$good" --data tests/data/wisdom.txt --precision bf17
 expect cli-set-no-equals   2 "--set train.lr: expected section.key=value; did you mean train.lr=VALUE?" 1 $T $cfg --set=train.lr
 expect cli-flag-with-value 2 "--positions takes no value (got '--positions=yes')" 1 $E "$good" --data tests/data/wisdom.txt --positions=yes
 expect cli-ambiguous       2 "option '--print' is ambiguous: it could be --print-config, --print-keys" 1 $T $cfg --print

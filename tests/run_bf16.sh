@@ -19,6 +19,8 @@
 #     native path's up to the order of fp32 additions (tests/compare_dumps.py
 #     --flips: bf16 rounding flips allowed, the bulk within fp32 rounding).
 #  4. the BLIS kernel line: BLIS_ARCH_TYPE set by the user is kept and said so.
+#  5. swat-eval of a bf16-trained checkpoint computes in bf16 unless
+#     --precision fp32 says otherwise; the two scores agree within 1e-3.
 # usage: tests/run_bf16.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -111,4 +113,18 @@ BLIS_ARCH_TYPE=0 "$build/swat-train" "${tiny[@]}" --set train.steps=1 --set trai
 grep -q "BLIS kernels: .* (set by BLIS_ARCH_TYPE=0)" "$work/blis.log" ||
     { grep "BLIS kernels" "$work/blis.log"; fail "BLIS_ARCH_TYPE set by the user not kept"; }
 echo "== 4. $(grep -o 'BLIS kernels: .*' "$work/blis.log") (and unset: $(grep -o 'BLIS kernels: .*' "$work/native.log"))"
+# ---- 5. evaluation precision -------------------------------------------------------
+ck="$work/track-bf16/ckpt-00000050.h5"
+for p in "" fp32; do
+    "$build/swat-eval" "$ck" --data tests/data/literature-val.txt ${p:+--precision $p} \
+        > "$work/eval$p.json" 2>/dev/null || fail "swat-eval ${p:+--precision $p}"
+done
+"$py" - "$work/eval.json" "$work/evalfp32.json" <<'EOF' || fail "evaluation precision"
+import json, sys
+a, b = (json.loads(open(p).read().splitlines()[-1]) for p in sys.argv[1:])
+print("== 5. swat-eval of the bf16 checkpoint: %s %.5f, --precision fp32: %s %.5f"
+      % (a["precision"], a["loss"], b["precision"], b["loss"]))
+sys.exit(0 if a["precision"] == "bf16" and b["precision"] == "fp32"
+         and abs(a["loss"] - b["loss"]) <= 1e-3 * abs(b["loss"]) else 1)
+EOF
 echo "PASS"

@@ -115,6 +115,10 @@ void swat_cli_usage(const swat_cli_program *prog, FILE *out);
 int swat_cli_usage_errf(const swat_cli *cli, char *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The --precision option of swat-eval and swat-generate: "fp32" or "bf16"
+ * into *out (a swat_precision); −1 with err naming the flag otherwise. */
+int swat_cli_precision(const char *flag, const char *value, int *out, char *err);
+
 /* The config of swat-train and swat-bench: defaults, then the file, then
  * the --set overrides in command-line order, then swat_config_finalize(use).
  * The layout against the world size is the caller's (swat_config_check_layout). */

@@ -45,9 +45,13 @@ typedef struct eval_args {
     int64_t seq_len;  /* 0: the checkpoint's; −1: whole file */
     int64_t max_samples, threads, block;
     int positions;
+    int precision; /* swat_precision; −1: the checkpoint's */
 } eval_args;
 
-enum { OPT_DATA = 256, OPT_FORMAT, OPT_SEQ_LEN, OPT_MAX_SAMPLES, OPT_BLOCK, OPT_POSITIONS, OPT_THREADS };
+enum {
+    OPT_DATA = 256, OPT_FORMAT, OPT_SEQ_LEN, OPT_MAX_SAMPLES, OPT_BLOCK, OPT_POSITIONS, OPT_THREADS,
+    OPT_PRECISION
+};
 
 static const swat_cli_option options[] = {
     {"data", OPT_DATA, "FILE", "the tokens to score: a file or a glob (required)"},
@@ -62,6 +66,8 @@ static const swat_cli_option options[] = {
     {"positions", OPT_POSITIONS, NULL,
      "add the mean loss by position in the sample, in buckets 0-w, w-2w, 2w-4w, ..."},
     {"threads", OPT_THREADS, "N", "BLIS threads per rank (default: automatic)"},
+    {"precision", OPT_PRECISION, "fp32|bf16",
+     "inputs of the matrix products (default: the precision the checkpoint was trained in)"},
     {0},
 };
 
@@ -80,7 +86,7 @@ static const swat_cli_program program = {
 /* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
 static int parse_args(eval_args *a, int argc, char **argv, int quiet, char *err)
 {
-    *a = (eval_args){.format = -1};
+    *a = (eval_args){.format = -1, .precision = -1};
     swat_cli cli;
     swat_cli_init(&cli, &program, argc, argv, quiet);
     const char *val;
@@ -108,6 +114,9 @@ static int parse_args(eval_args *a, int argc, char **argv, int quiet, char *err)
         case OPT_POSITIONS: a->positions = 1; break;
         case OPT_THREADS:
             if (swat_arg_i64(cli.flag, val, 1, &a->threads, err)) return -1;
+            break;
+        case OPT_PRECISION:
+            if (swat_cli_precision(cli.flag, val, &a->precision, err)) return -1;
             break;
         }
     }
@@ -191,8 +200,8 @@ int main(int argc, char **argv)
         swat_comm_finalize();
         return 2;
     }
-    /* the products run in the precision the model was trained in */
-    swat_precision prec = (swat_precision)cfg.train.precision;
+    /* the products run in the precision the model was trained in, unless told */
+    swat_precision prec = (swat_precision)(a.precision >= 0 ? a.precision : cfg.train.precision);
 
     int64_t T = a.seq_len, n = swat_data_num_samples(ds, T), w = cfg.model.window_size;
     if (a.max_samples > 0 && a.max_samples < n) n = a.max_samples;
@@ -237,9 +246,9 @@ int main(int argc, char **argv)
                 w > 0 ? "streaming" : "whole samples (w = 0)", (double)rss_kib / 1024.0);
         if (w > 0) fprintf(stderr, "swat-eval: blocks of %lld rows, carry of %lld rows a layer\n",
                            (long long)chunk, (long long)(w - 1));
-        printf("{\"loss\":%.8f,\"perplexity\":%.6f,\"tokens\":%lld,\"samples\":%lld,\"seq_len\":%lld,\"window\":%lld,\"block\":%lld",
+        printf("{\"loss\":%.8f,\"perplexity\":%.6f,\"tokens\":%lld,\"samples\":%lld,\"seq_len\":%lld,\"window\":%lld,\"block\":%lld,\"precision\":\"%s\"",
                loss, exp(loss), (long long)(n * T), (long long)n, (long long)T, (long long)w,
-               (long long)block);
+               (long long)block, prec == SWAT_PREC_BF16 ? "bf16" : "fp32");
         if (nb) {
             printf(",\"buckets\":[");
             for (int k = 0; k < nb; k++) {

@@ -52,11 +52,12 @@ typedef struct gen_args {
     int64_t max_tokens, top_k, chunk, threads;
     double temperature, top_p;
     uint64_t seed;
+    int precision; /* swat_precision; −1: the checkpoint's */
 } gen_args;
 
 enum {
     OPT_PROMPT = 256, OPT_PROMPT_FILE, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P,
-    OPT_SEED, OPT_CHUNK, OPT_THREADS
+    OPT_SEED, OPT_CHUNK, OPT_THREADS, OPT_PRECISION
 };
 
 static const swat_cli_option options[] = {
@@ -72,6 +73,8 @@ static const swat_cli_option options[] = {
     {"seed", OPT_SEED, "S", "seed of the sampling: the same seed gives the same text (default 1234)"},
     {"chunk", OPT_CHUNK, "N", "prompt rows per streaming step (default max(w, 256))"},
     {"threads", OPT_THREADS, "N", "BLIS threads (default: automatic)"},
+    {"precision", OPT_PRECISION, "fp32|bf16",
+     "inputs of the matrix products (default: the precision the checkpoint was trained in)"},
     {0},
 };
 
@@ -90,7 +93,8 @@ static const swat_cli_program program = {
 /* 0, SWAT_CLI_EXIT after --help/--version, or −1 with err. */
 static int parse_args(gen_args *a, int argc, char **argv, int quiet, char *err)
 {
-    *a = (gen_args){.max_tokens = 256, .temperature = 1.0, .top_p = 1.0, .seed = 1234};
+    *a = (gen_args){.max_tokens = 256, .temperature = 1.0, .top_p = 1.0, .seed = 1234,
+                    .precision = -1};
     swat_cli cli;
     swat_cli_init(&cli, &program, argc, argv, quiet);
     const char *val;
@@ -122,6 +126,9 @@ static int parse_args(gen_args *a, int argc, char **argv, int quiet, char *err)
             break;
         case OPT_THREADS:
             if (swat_arg_i64(cli.flag, val, 1, &a->threads, err)) return -1;
+            break;
+        case OPT_PRECISION:
+            if (swat_cli_precision(cli.flag, val, &a->precision, err)) return -1;
             break;
         }
     }
@@ -288,8 +295,9 @@ int main(int argc, char **argv)
     }
     int64_t V = m->V, w = m->w;
     int64_t chunk = a.chunk > 0 ? a.chunk : (w > 256 ? w : 256);
-    /* the products run in the precision the model was trained in */
-    swat_model_stream_begin(m, chunk, (swat_precision)cfg.train.precision);
+    /* the products run in the precision the model was trained in, unless told */
+    swat_model_stream_begin(m, chunk,
+                            (swat_precision)(a.precision >= 0 ? a.precision : cfg.train.precision));
     int32_t *buf = swat_malloc(sizeof(int32_t) * (size_t)chunk);
     swat_real *logits = swat_malloc(sizeof(swat_real) * (size_t)V);
     cand *cands = swat_malloc(sizeof(cand) * (size_t)V);
