@@ -26,7 +26,7 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
-py=${SWAT_PYTHON:-python3}
+py=${SWAT_PYTHON:-/usr/bin/python3}
 work=$(mktemp -d "$build/bf16.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
