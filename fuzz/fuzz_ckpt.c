@@ -19,6 +19,7 @@
  * (__lsan_disable), so that run_fuzz.sh can use fast stack unwinding; and the
  * file's own model is skipped when it equals the seed's (the same calls
  * again). None of this changes which swat code runs on an input. */
+#include "fuzz.h"
 #include "swat/ckpt.h"
 #include "swat/comm.h"
 #include "swat/config.h"

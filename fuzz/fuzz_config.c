@@ -5,6 +5,7 @@
  * layout check at a few world sizes, and print to text that reads back to the
  * same struct (SPEC: the resolved config written to DIR/config.ini and to a
  * checkpoint is read back by a resume). Any difference is a finding: abort. */
+#include "fuzz.h"
 #include "swat/config.h"
 
 #include <stdio.h>

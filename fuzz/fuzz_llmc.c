@@ -9,6 +9,7 @@
  * Each variant is opened as llmc and as bytes with a few vocab sizes and read
  * over ranges at the start, the end, past the end and across the split. It
  * must never crash; every refusal must leave a message. */
+#include "fuzz.h"
 #include "swat/config.h"
 #include "swat/data.h"
 

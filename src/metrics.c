@@ -8,14 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* JSON has no NaN/Infinity: a non-finite value is written as null. */
-static void put_num(FILE *f, const char *key, double x, const char *fmt)
+/* JSON has no NaN/Infinity: a non-finite value is written as null. The
+ * value is written as %.<digits>f, or %.<digits>e when sci is set (literal
+ * formats, so the compiler checks them). */
+static void put_num(FILE *f, const char *key, double x, int digits, int sci)
 {
     fprintf(f, ",\"%s\":", key);
-    if (isfinite(x))
-        fprintf(f, fmt, x);
-    else
+    if (!isfinite(x))
         fputs("null", f);
+    else if (sci)
+        fprintf(f, "%.*e", digits, x);
+    else
+        fprintf(f, "%.*f", digits, x);
 }
 
 /* Keeps the lines whose "step" is ≤ keep_upto (a resumed run rewrites what
@@ -66,12 +70,12 @@ void swat_metrics_update(swat_metrics *mt, int64_t step, double loss, double lr,
 {
     if (!mt->f) return;
     fprintf(mt->f, "{\"step\":%lld", (long long)step);
-    put_num(mt->f, "loss", loss, "%.6f");
-    put_num(mt->f, "lr", lr, "%.6e");
-    put_num(mt->f, "grad_norm", grad_norm, "%.6f");
-    put_num(mt->f, "tokens_per_s", tokens_per_s, "%.1f");
-    put_num(mt->f, "mfu", mfu, "%.4f");
-    put_num(mt->f, "step_s", seconds, "%.4f");
+    put_num(mt->f, "loss", loss, 6, 0);
+    put_num(mt->f, "lr", lr, 6, 1);
+    put_num(mt->f, "grad_norm", grad_norm, 6, 0);
+    put_num(mt->f, "tokens_per_s", tokens_per_s, 1, 0);
+    put_num(mt->f, "mfu", mfu, 4, 0);
+    put_num(mt->f, "step_s", seconds, 4, 0);
     fputs("}\n", mt->f);
     fflush(mt->f);
 }
@@ -80,7 +84,7 @@ void swat_metrics_eval(swat_metrics *mt, int64_t step, double val_loss, int64_t 
 {
     if (!mt->f) return;
     fprintf(mt->f, "{\"step\":%lld", (long long)step);
-    put_num(mt->f, "val_loss", val_loss, "%.6f");
+    put_num(mt->f, "val_loss", val_loss, 6, 0);
     fprintf(mt->f, ",\"val_tokens\":%lld}\n", (long long)tokens);
     fflush(mt->f);
 }

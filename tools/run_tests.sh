@@ -40,7 +40,7 @@ fi
 # tests/run_valgrind.sh) (~2 min; build ~3 min)
 if [ "${SWAT_TEST_VALGRIND:-1}" != 0 ]; then
   command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
-  cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_BUILD_TESTS=ON >/dev/null
+  cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_NATIVE=OFF -DSWAT_BUILD_TESTS=ON >/dev/null
   cmake --build build-vg -j"$(nproc)" --target test_config test_data test_optim test_ops \
     test_attn test_model test_stream
   tests/run_valgrind.sh build-vg | tee "$log"
