@@ -4,8 +4,6 @@
 add_executable(swat-refdump tests/swat_refdump.c)
 target_link_libraries(swat-refdump PRIVATE swat)
 
-set(SWAT_PY /usr/bin/python3)
-
 # swat_script_test(NAME TIMEOUT command…)
 function(swat_script_test name timeout)
   if(SWAT_SANITIZE)
@@ -13,7 +11,7 @@ function(swat_script_test name timeout)
   endif()
   add_test(NAME ${name} COMMAND ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout}
-    ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1;${SWAT_TEST_ENV}")
+    ENVIRONMENT "OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1;SWAT_PYTHON=${SWAT_PYTHON};${SWAT_TEST_ENV}")
 endfunction()
 
 # one rank, every attention variant the SPEC names
