@@ -3,7 +3,7 @@
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
-PY=/usr/bin/python3
+PY=${SWAT_PYTHON:-python3}
 SWAT_BENCH=${SWAT_BENCH:-$ROOT/build-perf/swat-bench}
 MPIEXEC=${MPIEXEC:-mpiexec}
 

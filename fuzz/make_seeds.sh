@@ -73,7 +73,7 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_le
 # smaller variants (a mutation then lands more often in what the reader
 # parses): without the moments; h5py-style attributes (variable-length
 # strings, int32 version) with float64 tensors; the untied model without moments
-/usr/bin/python3 - "$tmp" "$out/ckpt/tiny.h5" "$tmp/untied/ckpt-00000001.h5" <<'PY'
+"${SWAT_PYTHON:-python3}" - "$tmp" "$out/ckpt/tiny.h5" "$tmp/untied/ckpt-00000001.h5" <<'PY'
 import h5py, numpy as np, shutil, sys
 tmp, tiny, untied = sys.argv[1:4]
 def strip(src, dst, h5py_style=False):

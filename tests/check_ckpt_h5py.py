@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """check_ckpt_h5py.py: checks a swat checkpoint against SPEC §5 with h5py, a
 reader independent of ckpt.c.
 
-usage: /usr/bin/python3 tests/check_ckpt_h5py.py CKPT.h5 [--optimizer]
+usage: python3 tests/check_ckpt_h5py.py CKPT.h5 [--optimizer]
            [--step N] [--world-size N] [--no-values]
 
 Checks the root attributes (format, format_version, step, samples_seen,

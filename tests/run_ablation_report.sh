@@ -9,13 +9,9 @@
 # input to both tools is one line and a non-zero exit.
 # usage: tests/run_ablation_report.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/ablations.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-PY=/usr/bin/python3
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" ablations
 # shellcheck disable=SC2054 # "base,softmax" is one argument
 tiny=(--build "$build" --only base,softmax --steps 6 --jobs 2 --val tests/data/literature-val.txt
       --set data.train=tests/data/wisdom.txt --set data.val=tests/data/literature-val.txt
@@ -38,8 +34,8 @@ grep -q 'val loss at' "$work/run2.log" && fail "second run evaluated again"
 [ "$(stat -c %Y:%s "$work"/runs/*/eval-*.json "$work"/runs/*/ckpt-*.h5 | md5sum)" = "$stamp" ] ||
     fail "second run rewrote a checkpoint or an evaluation"
 
-$PY tools/ablation_report.py "$work/runs" --out "$work/out" | tee "$work/report.md"
-$PY - "$work" <<'PY'
+swat_py tools/ablation_report.py "$work/runs" --out "$work/out" | tee "$work/report.md"
+swat_py - "$work" <<'PY'
 import json, math, sys
 work = sys.argv[1]
 rows = {}
@@ -78,9 +74,9 @@ bad() { # expected-substring command…
     [ "$(wc -l <"$work/err.txt")" -eq 1 ] || fail "'$*': not one line: $(cat "$work/err.txt")"
     grep -q -- "$want" "$work/err.txt" || fail "'$*': '$want' not in: $(cat "$work/err.txt")"
 }
-bad "no such directory" $PY tools/ablation_report.py "$work/nothing"
+bad "no such directory" swat_py tools/ablation_report.py "$work/nothing"
 mkdir "$work/empty"
-bad "no run directories" $PY tools/ablation_report.py "$work/empty"
+bad "no run directories" swat_py tools/ablation_report.py "$work/empty"
 bad "no variant 'nope'" tools/run_ablations.sh --only nope "$work/runs"
 bad "--steps needs" tools/run_ablations.sh --steps 0 "$work/runs"
 bad "--jobs needs" tools/run_ablations.sh --jobs x "$work/runs"

@@ -5,13 +5,15 @@
 # crash or a hang; and no checkpoint is written.
 # usage: tests/run_bad_input.sh BUILD_DIR
 set -uo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/bad.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
-mpi() { local n=$1; shift; timeout 60 mpiexec --oversubscribe --allow-run-as-root -n "$n" "$@"; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" bad
+# Open MPI's mpiexec waits 2 s before it ends a job one of whose ranks exited
+# non-zero (SIGTERM, odls_base_sigkill_timeout = 1 s, SIGKILL): 2.5 s instead
+# of 0.6 s a launch. Every case here ends that way, and its ranks stop by
+# themselves: no wait (other launchers ignore the variable).
+export OMPI_MCA_odls_base_sigkill_timeout=0
+mpi() { swat_mpi --timeout 60 "$@"; }
 cfg=tests/configs/ref.ini
 run=(--set "checkpoint.dir=$work/run")
 
@@ -19,7 +21,7 @@ run=(--set "checkpoint.dir=$work/run")
 printf 'x' > "$work/one-byte.txt"
 : > "$work/empty.txt"
 printf '[model]\nhidden_size = 32\nnum_hidden_layers\n' > "$work/syntax.ini"
-/usr/bin/python3 - "$work" <<'PY'
+swat_py - "$work" <<'PY'
 import struct, sys
 w = sys.argv[1]
 def shard(name, magic, version, count, tokens, dtype):
@@ -47,7 +49,7 @@ other=$work/other/ckpt-00000001.h5
 # checkpoints of the config's own model, each spoilt in one way (h5py)
 mpi 1 "$build/swat-train" $cfg --set train.steps=1 --set "checkpoint.dir=$work/good" >/dev/null 2>&1 ||
     { echo "FAIL: fixture run"; exit 1; }
-/usr/bin/python3 - "$work" "$work/good/ckpt-00000001.h5" <<'PY'
+swat_py - "$work" "$work/good/ckpt-00000001.h5" <<'PY'
 import h5py, numpy as np, os, shutil, sys
 w, good = sys.argv[1:3]
 def spoil(name, fn):
@@ -92,7 +94,6 @@ shutil.copy(good, f"{w}/resume-fallback/ckpt-00000001.h5")
 shutil.copy(f"{w}/ck-truncated.h5", f"{w}/resume-fallback/ckpt-00000002.h5")
 PY
 
-pass=0; fail=0
 # expect NAME WANT_EXIT SUBSTRING NP PROGRAM ARGS...
 expect() {
     local name=$1 want=$2 sub=$3 np=$4; shift 4
@@ -100,10 +101,10 @@ expect() {
     out=$(mpi "$np" "$@" 2>&1 >/dev/null); rc=$?
     lines=$(printf '%s\n' "$out" | grep -c '^swat')
     if [ "$rc" = "$want" ] && [ "$lines" = 1 ] && printf '%s' "$out" | grep -qF -- "$sub"; then
-        pass=$((pass + 1)); printf 'ok    %-28s %s\n' "$name" "$(printf '%s\n' "$out" | grep '^swat')"
+        ok "$(printf '%-28s %s' "$name" "$(printf '%s\n' "$out" | grep '^swat')")"
     else
-        fail=$((fail + 1)); printf 'FAIL  %-28s exit %s (want %s), %s swat lines, want "%s":\n%s\n' \
-            "$name" "$rc" "$want" "$lines" "$sub" "$out"
+        not_ok "$(printf '%-28s exit %s (want %s), %s swat lines, want "%s":\n%s' \
+            "$name" "$rc" "$want" "$lines" "$sub" "$out")"
     fi
 }
 T=$build/swat-train; E=$build/swat-eval
@@ -203,14 +204,13 @@ expect resume-none-usable  2 "no usable checkpoint"    1 $T $cfg --set "checkpoi
 out=$(mpi 1 $T $cfg --set "checkpoint.dir=$work/resume-fallback" --set train.steps=2 2>&1); rc=$?
 if [ $rc = 0 ] && printf '%s' "$out" | grep -q 'ckpt-00000002.h5' &&
    printf '%s' "$out" | grep -q 'resuming from .*ckpt-00000001.h5'; then
-    pass=$((pass + 1)); printf 'ok    %-28s %s\n' resume-fallback "$(printf '%s\n' "$out" | grep -m1 'ckpt-00000002.h5')"
+    ok "$(printf '%-28s %s' resume-fallback "$(printf '%s\n' "$out" | grep -m1 'ckpt-00000002.h5')")"
 else
-    fail=$((fail + 1)); printf 'FAIL  resume-fallback: exit %s\n%s\n' "$rc" "$out"
+    not_ok "$(printf 'resume-fallback: exit %s\n%s' "$rc" "$out")"
 fi
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2
 if ls "$work/run" 2>/dev/null | grep -q ckpt; then
-    echo "FAIL: a refused run wrote a checkpoint"; fail=$((fail + 1))
+    not_ok "a refused run wrote a checkpoint"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+swat_summary

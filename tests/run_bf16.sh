@@ -23,14 +23,9 @@
 #     --precision fp32 says otherwise; the two scores agree within 1e-3.
 # usage: tests/run_bf16.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-py=${SWAT_PYTHON:-/usr/bin/python3}
-work=$(mktemp -d "$build/bf16.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" bf16
 
 tiny=(configs/tiny.ini --set data.train=tests/data/wisdom.txt --set data.val=tests/data/literature-val.txt
       --set train.warmup_steps=5 --set train.eval_every=0 --set train.log_every=10
@@ -42,7 +37,7 @@ for p in fp32 bf16; do
         --set "checkpoint.dir=$work/track-$p" > "$work/track-$p.log" 2>&1 ||
         { cat "$work/track-$p.log"; fail "tiny $p run"; }
 done
-track() { "$py" tests/compare_metrics.py "$@"; }
+track() { swat_py tests/compare_metrics.py "$@"; }
 echo "== 1. tiny model, 50 updates: bf16 vs fp32"
 track "$work/track-fp32/metrics.jsonl" "$work/track-bf16/metrics.jsonl" 2e-3 1e-3 ||
     fail "bf16 does not track fp32 (tolerances 2e-3 per update, 1e-3 validation)"
@@ -63,7 +58,7 @@ for pair in "fp32 bf16" "bf16 fp32"; do
         { cat "$dir.log"; fail "$1 checkpoint resumed in $2"; }
     grep -q "resuming from .*ckpt-00000003.h5 at step 3" "$dir.log" || { cat "$dir.log"; fail "no resume"; }
     echo "== 2. stopped in $1 after 3 updates, resumed in $2: losses vs the uninterrupted fp32 run"
-    "$py" - "$dir/ckpt-00000008.h5" <<'EOF' || fail "checkpoint of a mixed-precision run"
+    swat_py - "$dir/ckpt-00000008.h5" <<'EOF' || fail "checkpoint of a mixed-precision run"
 import sys, h5py, numpy as np
 bad = []
 def visit(name, obj):
@@ -81,7 +76,7 @@ done
 # ---- 3. the emulated path -------------------------------------------------------
 warn_re='precision = bf16: bf16 emulated on BLIS: oneDNN finds no bfloat16 instructions'
 for np in 1 2; do
-    ONEDNN_MAX_CPU_ISA=AVX512_CORE mpiexec --oversubscribe --allow-run-as-root -n $np \
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE swat_mpi $np \
         "$build/swat-train" "${tiny[@]}" --set train.steps=2 --set train.warmup_steps=0 --set train.precision=bf16 \
         --set "checkpoint.dir=$work/emul$np" > "$work/emul$np.log" 2>&1 ||
         { cat "$work/emul$np.log"; fail "emulated bf16 run on $np ranks"; }
@@ -101,7 +96,7 @@ if grep -q "bf16 on oneDNN" "$work/native.log"; then
             --set "checkpoint.dir=$work/dump-$mode" > /dev/null 2>&1 || fail "swat-refdump ($mode)"
     done
     echo "  native (oneDNN) vs emulated (BLIS) gradients and parameters:"
-    "$py" tests/compare_dumps.py "$work/native.h5" "$work/emulated.h5" --flips ||
+    swat_py tests/compare_dumps.py "$work/native.h5" "$work/emulated.h5" --flips ||
         fail "the emulated path does not compute the native path's arithmetic"
 else
     echo "  (this CPU has no bfloat16 instructions: every bf16 run here is the emulated path)"

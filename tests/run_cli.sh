@@ -21,15 +21,10 @@
 # '=') are cases of tests/run_bad_input.sh.
 # usage: tests/run_cli.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/cli.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" cli
 export OMPI_MCA_ess_singleton_isolated=1 # one-rank starts without an orted
-fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok    $*"; }
 version=$(head -n 1 VERSION)
 cfg=tests/configs/ref.ini
 
@@ -49,7 +44,7 @@ for p in "${programs[@]}"; do
     done
     out=$("$build/$p" --version 2>&1) || fail "$p --version: exit $?"
     [ "$out" = "$p $version" ] || fail "$p --version printed '$out', not '$p $version'"
-    n=$(mpiexec --oversubscribe --allow-run-as-root -n 2 "$build/$p" --help 2>"$work/err" | grep -c '^usage:') ||
+    n=$(swat_mpi 2 "$build/$p" --help 2>"$work/err" | grep -c '^usage:') ||
         fail "$p --help under mpiexec -n 2: $(cat "$work/err")"
     [ "$n" = 1 ] || fail "$p --help under mpiexec -n 2 printed $n usages"
     ok "$p: --help and -h (usage on stdout, exit 0, once on 2 ranks), --version = '$p $version'"

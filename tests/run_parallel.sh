@@ -7,15 +7,13 @@
 # usage: tests/run_parallel.sh BUILD_DIR NP "LAYOUT-SETS" [--set k=v]...
 #   e.g. tests/run_parallel.sh build 4 "parallel.sp=2" --set model.attention=softmax
 set -euo pipefail
-build=$(cd "$1" && pwd); np=$2; layout=$3; shift 3
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/par.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" par
+np=$2; layout=$3; shift 3
 run() { # NP OUT extra-sets...
     local n=$1 out=$2; shift 2
-    mpiexec --oversubscribe --allow-run-as-root -n "$n" "$build/swat-refdump" tests/configs/ref.ini \
+    swat_mpi "$n" "$build/swat-refdump" tests/configs/ref.ini \
         "$out" --set "checkpoint.dir=$work/run" "$@" >/dev/null
 }
 sets=()
@@ -24,6 +22,6 @@ run 1 "$work/one.h5" "$@"
 run "$np" "$work/par1.h5" "${sets[@]}" "$@"
 run "$np" "$work/par2.h5" "${sets[@]}" "$@"
 echo "== $np ranks ($layout) vs 1 rank"
-/usr/bin/python3 tests/compare_dumps.py "$work/one.h5" "$work/par1.h5"
+swat_py tests/compare_dumps.py "$work/one.h5" "$work/par1.h5"
 echo "== $np ranks ($layout), run twice: bit-identical"
-/usr/bin/python3 tests/compare_dumps.py "$work/par1.h5" "$work/par2.h5" --exact
+swat_py tests/compare_dumps.py "$work/par1.h5" "$work/par2.h5" --exact

@@ -18,17 +18,11 @@
 #  and that bad input is refused with one line and exit 2.
 # usage: tests/run_stream_generate.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/stream.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" stream
 # one-rank runs start without an orted (halves the start-up of each program)
 export OMPI_MCA_ess_singleton_isolated=1
-mpi=(mpiexec --oversubscribe --allow-run-as-root)
-fail() { echo "FAIL: $*"; exit 1; }
-py=/usr/bin/python3
 val=tests/data/literature-val.txt
 
 train() { # DIR [--set …]
@@ -45,7 +39,7 @@ full=$work/full/ckpt-00000020.h5
 # ---- (a) streaming evaluation against the reference -------------------------
 check() { # NAME CKPT DATA T JSON
     echo "$1: $5"
-    $py tests/reference/check_eval.py "$2" "$3" "$5" --seq-len "$4" > "$work/check.log" ||
+    swat_py tests/reference/check_eval.py "$2" "$3" "$5" --seq-len "$4" > "$work/check.log" ||
         { cat "$work/check.log"; fail "$1 disagrees with the reference"; }
 }
 # 128 samples of 32: the reference (torch) stays quick
@@ -55,14 +49,14 @@ check "eval T=32 blocks of 5" "$ckpt" "$work/small.txt" 32 "$line"
 ref=$line
 same() { # NAME JSON: the same loss and tokens as $ref (float32 sums regrouped: 1e-6)
     echo "$1: $2"
-    $py -c "import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); sys.exit(not (a['tokens'] == b['tokens'] and abs(a['loss'] - b['loss']) <= 1e-6 * b['loss']))" "$2" "$ref" ||
+    swat_py -c "import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); sys.exit(not (a['tokens'] == b['tokens'] and abs(a['loss'] - b['loss']) <= 1e-6 * b['loss']))" "$2" "$ref" ||
         fail "$1: differs from blocks of 5: $2 vs $ref"
 }
 line=$("$build/swat-eval" "$ckpt" --data "$work/small.txt" --seq-len 32 2> "$work/err" | tail -n 1)
 same "eval T=32 one block a sample" "$line"
-line=$("${mpi[@]}" -n 2 "$build/swat-eval" "$ckpt" --data "$work/small.txt" --seq-len 32 --block 3 --positions 2> "$work/err" | tail -n 1)
+line=$(swat_mpi 2 "$build/swat-eval" "$ckpt" --data "$work/small.txt" --seq-len 32 --block 3 --positions 2> "$work/err" | tail -n 1)
 same "eval 2 ranks T=32 blocks of 3" "$line"
-$py - "$line" 8 32 <<'PY' || fail "position buckets"
+swat_py - "$line" 8 32 <<'PY' || fail "position buckets"
 import json, sys
 r = json.loads(sys.argv[1]); w, T = int(sys.argv[2]), int(sys.argv[3])
 b = r["buckets"]
@@ -76,7 +70,7 @@ PY
 head -c 3000 $val > "$work/short.txt"
 line=$("$build/swat-eval" "$ckpt" --data "$work/short.txt" --seq-len whole --block 100 --positions 2> "$work/err" | tail -n 1)
 check "eval whole 3000 bytes, blocks of 100" "$ckpt" "$work/short.txt" 2999 "$line"
-$py - "$line" <<'PY' || fail "--seq-len whole"
+swat_py - "$line" <<'PY' || fail "--seq-len whole"
 import json, math, sys
 r = json.loads(sys.argv[1])
 assert r["tokens"] == 2999 and r["samples"] == 1 and r["seq_len"] == 2999, r
@@ -109,7 +103,7 @@ echo "greedy: '$(tr '\n' '|' < "$work/g1")'; sampled: '$(tr '\n' '|' < "$work/s1
 # ---- (d) memory does not grow with the length ---------------------------------------
 rss() { sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$1" | tail -n 1; }
 flat() { # WHAT A B: the peak RSS of two runs within 2 MiB
-    $py -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print('%s: peak RSS %.1f vs %.1f MiB' % (sys.argv[1], a, b)); sys.exit(abs(a - b) > 2.0)" "$@" ||
+    swat_py -c "import sys; a, b = float(sys.argv[2]), float(sys.argv[3]); print('%s: peak RSS %.1f vs %.1f MiB' % (sys.argv[1], a, b)); sys.exit(abs(a - b) > 2.0)" "$@" ||
         fail "$1: peak RSS grows with the length"
 }
 # In the AddressSanitizer build, freed memory waits in ASan's quarantine

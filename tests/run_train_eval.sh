@@ -6,25 +6,22 @@
 # PyTorch reference (tests/reference/check_eval.py).
 # usage: tests/run_train_eval.sh BUILD_DIR NP ["SETS"]
 set -euo pipefail
-build=$(cd "$1" && pwd); np=$2; sets=(); for s in ${3:-}; do sets+=(--set "$s"); done
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/e2e.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" e2e
+np=$2; sets=(); for s in ${3:-}; do sets+=(--set "$s"); done
 run=$work/run
-mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-train" tests/configs/ref.ini \
+swat_mpi "$np" "$build/swat-train" tests/configs/ref.ini \
     --set train.steps=40 --set train.lr=3e-3 --set train.warmup_steps=4 \
     --set checkpoint.every=10 --set checkpoint.keep=2 --set "checkpoint.dir=$run" \
     --set data.val=tests/data/literature-val.txt --set train.eval_every=20 --set data.val_samples=16 \
     --set train.log_every=10 "${sets[@]}" | tee "$work/train.log"
-fail() { echo "FAIL: $*"; exit 1; }
 # checkpoints: every 10, the newest 2 kept, no temporary left
 [ "$(cd "$run" && ls ckpt-*.h5 | tr '\n' ' ')" = "ckpt-00000030.h5 ckpt-00000040.h5 " ] || fail "checkpoints: $(ls "$run")"
 ls -a "$run" | grep -q '\.tmp' && fail "a temporary file was left in $run"
 [ -s "$run/config.ini" ] || fail "no resolved config.ini in the run directory"
 # metrics: 40 updates with every SPEC field, two evaluations, and a falling loss
-/usr/bin/python3 - "$run/metrics.jsonl" <<'PY'
+swat_py - "$run/metrics.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 upd = [r for r in recs if "loss" in r]
@@ -41,8 +38,8 @@ assert ev[1]["val_loss"] < ev[0]["val_loss"], "validation loss did not fall"
 PY
 ckpt=$run/ckpt-00000040.h5
 for T in 32 256; do
-    line=$(mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-eval" "$ckpt" \
+    line=$(swat_mpi "$np" "$build/swat-eval" "$ckpt" \
         --data tests/data/literature-val.txt --seq-len $T | tail -n 1)
     echo "swat-eval T=$T: $line"
-    /usr/bin/python3 tests/reference/check_eval.py "$ckpt" tests/data/literature-val.txt "$line" --seq-len $T
+    swat_py tests/reference/check_eval.py "$ckpt" tests/data/literature-val.txt "$line" --seq-len $T
 done

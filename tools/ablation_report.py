@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The ablation report: a markdown table and loss plots from the run
 directories tools/run_ablations.sh (or jobs/ablations.sbatch) leaves.
 
-    /usr/bin/python3 tools/ablation_report.py RUNS_DIR [--out DIR] [--gnuplot PATH]
+    python3 tools/ablation_report.py RUNS_DIR [--out DIR] [--gnuplot PATH]
 
 RUNS_DIR holds one directory per variant, each with swat-train's config.ini
 and metrics.jsonl and the evaluations eval-1x.json, eval-4x.json and

@@ -36,7 +36,7 @@ cluster_check_tools() {
 
 # Two TCP ports nobody listens on (the kernel's choice, then released).
 cluster_free_ports() {
-    /usr/bin/python3 - <<'EOF'
+    "${SWAT_PYTHON:-python3}" - <<'EOF'
 import socket
 socks = []
 for _ in range(2):

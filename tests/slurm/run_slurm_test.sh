@@ -34,7 +34,7 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "SLURM test: no build directory $1" >&2; exit 1; }
 BIN=$BUILD/swat-train
-PY=/usr/bin/python3
+PY=${SWAT_PYTHON:-python3}
 
 # shellcheck source=tests/slurm/cluster.sh
 source "$ROOT/tests/slurm/cluster.sh"
