@@ -6,7 +6,7 @@
 # BUILD_DIR must be built without -march=native (valgrind 3.19 cannot run
 # AVX-512), e.g.: cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_NATIVE=OFF
 # BLIS picks its kernels from the CPUID valgrind emulates (no AVX-512).
-# Default: every one-rank unit test: test_config, test_data, test_optim,
+# Default: every one-rank unit test: test_rng, test_config, test_data, test_optim,
 # test_ops, test_attn, test_model, test_stream (~2 min on 2 cores). The tests
 # run with SWAT_TEST_QUICK=1: test_attn and test_model then probe a strided
 # ~1/11 and ~1/7 of the entries in their finite-difference gradient checks
@@ -18,7 +18,7 @@ build=$(cd "${1:?usage: tests/run_valgrind.sh BUILD_DIR [test…]}" && pwd)
 shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(test_config test_data test_optim test_ops test_attn test_model test_stream)
+[ ${#tests[@]} -gt 0 ] || tests=(test_rng test_config test_data test_optim test_ops test_attn test_model test_stream)
 extra=()
 [ "${SWAT_VALGRIND_ORIGINS:-0}" != 0 ] && extra+=(--track-origins=yes)
 supp=(--suppressions="$src/tests/valgrind.supp")

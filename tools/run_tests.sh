@@ -41,7 +41,7 @@ fi
 if [ "${SWAT_TEST_VALGRIND:-1}" != 0 ]; then
   command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
   cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_NATIVE=OFF -DSWAT_BUILD_TESTS=ON >/dev/null
-  cmake --build build-vg -j"$(nproc)" --target test_config test_data test_optim test_ops \
+  cmake --build build-vg -j"$(nproc)" --target test_rng test_config test_data test_optim test_ops \
     test_attn test_model test_stream
   tests/run_valgrind.sh build-vg | tee "$log"
   total=$((total + $(grep -c ': ok (' "$log")))
