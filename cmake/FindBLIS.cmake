@@ -15,7 +15,8 @@
 # libblis.so is whichever flavour the alternatives system points at.
 #
 # Defines: BLIS_FOUND, BLIS_LIBRARY, BLIS_INCLUDE_DIR, and the imported target
-# BLIS::BLIS.
+# BLIS::BLIS (with libm and threads). A static libblis.a built with OpenMP
+# needs the program to link OpenMP as well (swat does).
 if(NOT BLIS_FLAVOUR)
   set(BLIS_FLAVOUR openmp)
 endif()
@@ -46,10 +47,14 @@ find_package_handle_standard_args(BLIS
   REASON_FAILURE_MESSAGE
     "give -DBLIS_ROOT=PREFIX (PREFIX/include/blis/blis.h, PREFIX/lib/libblis.so), or install it (Debian: libblis-dev)")
 
+# blis.h's inline functions call libm and pthreads directly, so a program
+# that includes it links them too (BLIS's own blis.pc says the same).
 if(BLIS_FOUND AND NOT TARGET BLIS::BLIS)
+  find_package(Threads REQUIRED)
   add_library(BLIS::BLIS UNKNOWN IMPORTED)
   set_target_properties(BLIS::BLIS PROPERTIES
     IMPORTED_LOCATION "${BLIS_LIBRARY}"
-    INTERFACE_INCLUDE_DIRECTORIES "${BLIS_INCLUDE_DIR}")
+    INTERFACE_INCLUDE_DIRECTORIES "${BLIS_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "Threads::Threads;$<$<BOOL:${UNIX}>:m>")
 endif()
 mark_as_advanced(BLIS_INCLUDE_DIR BLIS_LIBRARY)

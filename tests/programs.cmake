@@ -94,3 +94,7 @@ swat_add_test(faults LABELS e2e TIMEOUT 600 COMMAND tests/run_faults.sh ${B})
 # a real single-node SLURM: requeue on the time-limit signal, resume, scancel, sweep
 swat_add_test(slurm LABELS e2e slow TIMEOUT 900 COMMAND tests/slurm/run_slurm_test.sh ${B})
 set_tests_properties(slurm PROPERTIES RUN_SERIAL TRUE)
+
+# the build itself: cmake/FindBLIS.cmake takes BLIS from BLIS_ROOT, pkg-config
+# or the default places
+swat_add_test(find_blis LABELS build TIMEOUT 120 COMMAND tests/run_find_blis.sh ${B})
