@@ -38,6 +38,17 @@ if [ -z "${SWAT_HOME:-}" ]; then
 fi
 export SWAT_HOME
 
+# The trainer when SWAT_BIN is not set: SWAT_HOME/build/swat-train in a source
+# tree; in an installed one (cmake --install: SWAT_HOME is PREFIX/share/swat)
+# PREFIX/bin/swat-train.
+swat_default_bin() {
+    if [ ! -x "$SWAT_HOME/build/swat-train" ] && [ -x "$SWAT_HOME/../../bin/swat-train" ]; then
+        echo "$(cd "$SWAT_HOME/../../bin" && pwd)/swat-train"
+    else
+        echo "$SWAT_HOME/build/swat-train"
+    fi
+}
+
 swat_log() { printf '[swat-job %s] %s\n' "$(date '+%F %T')" "$*"; }
 swat_err() { printf '[swat-job %s] ERROR: %s\n' "$(date '+%F %T')" "$*" >&2; }
 
@@ -195,7 +206,7 @@ swat_wait() {
 swat_train_job() {
     local config=$1 run_dir=$2
     shift 2
-    local bin=${SWAT_BIN:-$SWAT_HOME/build/swat-train}
+    local bin=${SWAT_BIN:-$(swat_default_bin)}
     local restarts=${SLURM_RESTART_COUNT:-0} label
     label=$(swat_job_label)
 

@@ -96,5 +96,7 @@ swat_add_test(slurm LABELS e2e slow TIMEOUT 900 COMMAND tests/slurm/run_slurm_te
 set_tests_properties(slurm PROPERTIES RUN_SERIAL TRUE)
 
 # the build itself: cmake/FindBLIS.cmake takes BLIS from BLIS_ROOT, pkg-config
-# or the default places
+# or the default places; `cmake --install` gives programs that run from the
+# prefix, with the configs, job scripts and tools under share/swat
 swat_add_test(find_blis LABELS build TIMEOUT 120 COMMAND tests/run_find_blis.sh ${B})
+swat_add_test(install LABELS build TIMEOUT 120 COMMAND tests/run_install.sh ${B})
