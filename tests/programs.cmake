@@ -17,7 +17,7 @@ endfunction()
 
 # the reference itself against a loop-by-loop transcription of the maths, and
 # its checkers failing on perturbed and buggy dumps (no C program involved)
-swat_add_test(reference_selftest LABELS unit COMMAND ${SWAT_PYTHON} tests/reference/selftest.py --quick)
+swat_add_test(reference_selftest LABELS unit COMMAND ${SWAT_PYTHON} tests/reference/selftest.py --quick NEEDS)
 
 # one rank, every attention variant
 swat_add_test(reference_sigmoid_balanced LABELS e2e COMMAND tests/run_reference.sh ${B} 1)
@@ -68,28 +68,28 @@ swat_add_test(train_eval_sp2 LABELS e2e mpi COMMAND tests/run_train_eval.sh ${B}
 
 # exact resume (bit for bit on the same layout) and resharding to others
 swat_add_test(resume_exact_np1 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 1 - 1 -)
-swat_add_test(resume_exact_sp2_dp2 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 4 "parallel.sp=2" 4 "parallel.sp=2")
+swat_add_test(resume_exact_sp2_dp2 LABELS e2e mpi oversubscribed COMMAND tests/run_resume.sh ${B} 4 "parallel.sp=2" 4 "parallel.sp=2")
 swat_add_test(reshard_2_to_1 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 2 "parallel.sp=2" 1 -)
 swat_add_test(reshard_1_to_4 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 1 - 4 "parallel.sp=4")
-swat_add_test(reshard_sp2dp2_to_sp4 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 4 "parallel.sp=2" 4 "parallel.sp=4")
+swat_add_test(reshard_sp2dp2_to_sp4 LABELS e2e mpi oversubscribed COMMAND tests/run_resume.sh ${B} 4 "parallel.sp=2" 4 "parallel.sp=4")
 
 # every program's command line: --help, --version, --opt=value, --print-config, swat-bench
 swat_add_test(cli LABELS e2e mpi COMMAND tests/run_cli.sh ${B})
 # docs/config.md's key tables are the key table of src/config.c (tools/config_doc.sh regenerates them)
-swat_add_test(config_doc LABELS unit TIMEOUT 60 COMMAND tools/config_doc.sh --check ${B})
+swat_add_test(config_doc LABELS unit TIMEOUT 60 COMMAND tools/config_doc.sh --check ${B} NEEDS swat-train)
 
 # bad input of every kind: one line, non-zero exit, no checkpoint
-swat_add_test(bad_input LABELS e2e slow TIMEOUT 600 COMMAND tests/run_bad_input.sh ${B})
+swat_add_test(bad_input LABELS e2e mpi TIMEOUT 600 COMMAND tests/run_bad_input.sh ${B})
 
 # streaming evaluation (--seq-len whole, --positions) and swat-generate: against
 # the reference, deterministic, flat memory, bad input
-swat_add_test(stream_generate LABELS e2e COMMAND tests/run_stream_generate.sh ${B})
+swat_add_test(stream_generate LABELS e2e mpi COMMAND tests/run_stream_generate.sh ${B})
 
 # the ablation tools at toy size: run_ablations.sh (two variants, idempotent), ablation_report.py (table, PNGs)
 swat_add_test(ablation_report LABELS e2e TIMEOUT 120 COMMAND tests/run_ablation_report.sh ${B})
 
 # faults: NaN (stop/skip), disk full, read-only run dir, a rank killed (root: mounts tmpfs)
-swat_add_test(faults LABELS e2e TIMEOUT 600 COMMAND tests/run_faults.sh ${B})
+swat_add_test(faults LABELS e2e mpi TIMEOUT 600 COMMAND tests/run_faults.sh ${B})
 
 # a real single-node SLURM: requeue on the time-limit signal, resume, scancel, sweep
 swat_add_test(slurm LABELS e2e slow TIMEOUT 900 COMMAND tests/slurm/run_slurm_test.sh ${B})
@@ -98,5 +98,5 @@ set_tests_properties(slurm PROPERTIES RUN_SERIAL TRUE)
 # the build itself: cmake/FindBLIS.cmake takes BLIS from BLIS_ROOT, pkg-config
 # or the default places; `cmake --install` gives programs that run from the
 # prefix, with the configs, job scripts and tools under share/swat
-swat_add_test(find_blis LABELS build TIMEOUT 120 COMMAND tests/run_find_blis.sh ${B})
-swat_add_test(install LABELS build TIMEOUT 120 COMMAND tests/run_install.sh ${B})
+swat_add_test(find_blis LABELS build TIMEOUT 120 COMMAND tests/run_find_blis.sh ${B} NEEDS)
+swat_add_test(install LABELS build TIMEOUT 120 COMMAND tests/run_install.sh ${B} NEEDS swat-programs)

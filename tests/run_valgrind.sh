@@ -4,7 +4,8 @@
 # of uninitialised values and definite leaks fail the run.
 # usage: tests/run_valgrind.sh BUILD_DIR [test…]
 # BUILD_DIR must be built without -march=native (valgrind 3.19 cannot run
-# AVX-512), e.g.: cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DSWAT_NATIVE=OFF
+# AVX-512), e.g. tools/run_tests.sh's portable stage:
+#   cmake -S . -B build-portable -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWAT_NATIVE=OFF
 # BLIS picks its kernels from the CPUID valgrind emulates (no AVX-512).
 # Default: every one-rank unit test: test_rng, test_config, test_data, test_optim,
 # test_ops, test_attn, test_model, test_stream (~2 min on 2 cores). The tests

@@ -3,8 +3,10 @@
 # Installs what swat needs from Debian's packages (Debian 12, as root).
 # Skips apt entirely when everything is already there.
 set -euo pipefail
+# mpich + libhdf5-mpich-dev: the MPICH stage of tools/run_tests.sh (Debian's
+# alternatives keep Open MPI as the default mpicc/mpirun)
 pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libblis-dev
-      libhdf5-openmpi-dev hdf5-tools libcmocka-dev libinih-dev libdnnl-dev
+      libhdf5-openmpi-dev hdf5-tools libcmocka-dev libinih-dev libdnnl-dev mpich libhdf5-mpich-dev
       python3-h5py python3-numpy python3-torch python3-sentencepiece fortunes fortunes-min
       slurm-wlm slurmctld slurmd munge valgrind bc gnuplot-nox)
 pkgs+=("$@")
