@@ -114,7 +114,7 @@ for p in "" fp32; do
     "$build/swat-eval" "$ck" --data tests/data/literature-val.txt ${p:+--precision $p} \
         > "$work/eval$p.json" 2>/dev/null || fail "swat-eval ${p:+--precision $p}"
 done
-"$py" - "$work/eval.json" "$work/evalfp32.json" <<'EOF' || fail "evaluation precision"
+swat_py - "$work/eval.json" "$work/evalfp32.json" <<'EOF' || fail "evaluation precision"
 import json, sys
 a, b = (json.loads(open(p).read().splitlines()[-1]) for p in sys.argv[1:])
 print("== 5. swat-eval of the bf16 checkpoint: %s %.5f, --precision fp32: %s %.5f"
