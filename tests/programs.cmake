@@ -48,7 +48,7 @@ swat_add_test(parallel_sp2_bf16 LABELS e2e mpi COMMAND tests/run_parallel.sh ${B
   --set train.precision=bf16)
 swat_add_test(resume_exact_bf16 LABELS e2e COMMAND tests/run_resume.sh ${B} 1 - 1 -
   --set train.precision=bf16)
-swat_add_test(bf16 LABELS e2e TIMEOUT 600 COMMAND tests/run_bf16.sh ${B})
+swat_add_test(bf16 LABELS e2e slow TIMEOUT 600 COMMAND tests/run_bf16.sh ${B})
 
 # sequence/data parallel layouts equal the one-rank run (and repeat bit for bit)
 swat_add_test(parallel_sp2 LABELS e2e mpi COMMAND tests/run_parallel.sh ${B} 2 "parallel.sp=2")
