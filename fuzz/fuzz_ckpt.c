@@ -2,7 +2,7 @@
 /* fuzz_ckpt.c: libFuzzer harness for the checkpoint reader (ckpt.c).
  *
  * The input is written as DIR/ckpt-00000001.h5 and given to
- * swat_ckpt_read_config, swat_ckpt_find_latest and the collective
+ * swat_ckpt_read_config, swat_rundir_find_latest and the collective
  * swat_ckpt_load on one MPI rank (MPI is initialised once, in
  * LLVMFuzzerInitialize), into the tiny model of the seed checkpoint
  * (fuzz/corpus/ckpt/, made by fuzz/make_seeds.sh) and, when the file's own
@@ -24,6 +24,7 @@
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/model.h"
+#include "swat/rundir.h"
 
 #include <hdf5.h>
 #include <sanitizer/lsan_interface.h>
@@ -121,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     swat_config_defaults(&cfg);
     int have_cfg = swat_ckpt_read_config(path, &cfg, err) == 0;
     if (!have_cfg) check_err(err);
-    int rc = swat_ckpt_find_latest(dir, found, sizeof found, err);
+    int rc = swat_rundir_find_latest(dir, found, sizeof found, err);
     if (rc < 0) check_err(err);
     if (rc == 0 && strcmp(found, path)) abort();
 

@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* ckpt.c: checkpoints in HDF5 (SPEC §5); the only file of swat that includes
- * hdf5.h.
+/* ckpt.c: the checkpoint file format in HDF5 (docs/checkpoint-format.md):
+ * one file written and read collectively; the only file of swat that
+ * includes hdf5.h. Where files go and which one a run resumes from is
+ * rundir.c's.
  *
  * Why it is shaped so:
  *   - One table, one walk: every tensor of the model table is one float32
- *     dataset of its SPEC shape, contiguous, so a rank's shard of the flat
- *     buffer is a contiguous byte range of each dataset it touches. In a 2-D
- *     row-major dataset that range is at most three hyperslabs (partial first
- *     row, full rows, partial last row); no rank gathers the model, and a file
- *     reads back on any other split of the flat index (resharding is free).
+ *     dataset of its documented shape, contiguous, so a rank's shard of the
+ *     flat buffer is a contiguous byte range of each dataset it touches. In a
+ *     2-D row-major dataset that range is at most three hyperslabs (partial
+ *     first row, full rows, partial last row); no rank gathers the model, and
+ *     a file reads back on any other split of the flat index (resharding is
+ *     free).
  *   - Parallel HDF5 needs every rank to make the same metadata calls (create,
  *     attributes) and to enter every collective transfer. A failure on one
  *     rank must therefore never let it skip a call the others make: each phase
- *     ends with sync_error (one all-reduce), and on a failure every rank jumps
- *     to the same cleanup label together, carrying the lowest failing rank's
- *     message. Nothing here aborts the job for an I/O error.
+ *     ends with swat_comm_agree (one all-reduce), and on a failure every rank
+ *     jumps to the same cleanup label together, carrying the lowest failing
+ *     rank's message. Nothing here aborts the job for an I/O error.
  *   - HDF5's own error printing is off; the innermost entry of its error stack
  *     ("truncated file: eof = …", "file signature not found") is captured at
  *     the failing call, before any cleanup call clears the stack, and appended
@@ -27,38 +30,28 @@
  *     MPI-IO underneath: Open MPI 4.1's OMPIO returns zeros from a collective
  *     read where ranks' ranges partly overlap (resharding does that; see
  *     test_reshard), and a contiguous range per rank gains nothing from
- *     two-phase aggregation.
- *   - Atomic publish (Redis rdbSave): DIR/.ckpt-<step>.h5.tmp → H5Fclose →
- *     rank 0 fsyncs it, renames it to DIR/ckpt-<step>.h5 and fsyncs DIR; then
- *     it prunes beyond `keep` (never the file just written) and removes
- *     temporary files of saves that died. */
+ *     two-phase aggregation. */
 #include "swat/ckpt.h"
 
 #include <hdf5.h>
 #include <mpi.h>
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CKPT_FORMAT "swat-checkpoint"
 #define CKPT_VERSION 1
-#define CKPT_MAX_STEP 99999999LL                /* 8 digits in the file name */
 #define CKPT_MAX_STRING ((size_t)1 << 20)       /* longer string attributes are refused */
 #define CKPT_ALIGN_THRESHOLD ((hsize_t)1 << 18) /* objects from 256 KiB up … */
 #define CKPT_ALIGN ((hsize_t)1 << 20)           /* … start on a 1 MiB boundary */
 #define CKPT_META_BLOCK ((hsize_t)1 << 20)
-#define CKPT_NAME_LEN 16 /* strlen("ckpt-00000000.h5") */
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -430,129 +423,6 @@ static int read_config_attr(hid_t fid, const char *file, swat_config *cfg, char 
     return rc ? -1 : 0;
 }
 
-/* ---- directory ------------------------------------------------------------------- */
-
-typedef struct ckpt_entry {
-    long long step;
-    char name[CKPT_NAME_LEN + 1];
-} ckpt_entry;
-
-/* Step of a name that is exactly ckpt-<8 digits>.h5, else -1. */
-static long long ckpt_name_step(const char *name)
-{
-    if (strlen(name) != CKPT_NAME_LEN || strncmp(name, "ckpt-", 5) != 0 ||
-        strcmp(name + 13, ".h5") != 0)
-        return -1;
-    long long step = 0;
-    for (int i = 5; i < 13; i++) {
-        if (!isdigit((unsigned char)name[i])) return -1;
-        step = step * 10 + (name[i] - '0');
-    }
-    return step;
-}
-
-static int entry_newer_first(const void *pa, const void *pb)
-{
-    const ckpt_entry *a = pa, *b = pb;
-    return a->step < b->step ? 1 : a->step > b->step ? -1 : 0;
-}
-
-/* Checkpoint names in dir, newest first, in *out (malloc'ed). Returns the
- * count (0 when dir does not exist), or -1 with errno set. */
-static int list_checkpoints(const char *dir, ckpt_entry **out)
-{
-    *out = NULL;
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-    int n = 0, cap = 0;
-    ckpt_entry *e = NULL;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        long long step = ckpt_name_step(de->d_name);
-        if (step < 0) continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            ckpt_entry *grown = swat_malloc(sizeof *grown * (size_t)cap);
-            if (n) memcpy(grown, e, sizeof *e * (size_t)n);
-            swat_free(e);
-            e = grown;
-        }
-        e[n].step = step;
-        memcpy(e[n].name, de->d_name, CKPT_NAME_LEN + 1);
-        n++;
-    }
-    closedir(d);
-    if (n > 1) qsort(e, (size_t)n, sizeof *e, entry_newer_first);
-    *out = e;
-    return n;
-}
-
-static int fsync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
-/* Rank 0, after the collective close: makes the temporary file durable and
- * gives it its final name. On failure nothing is left under the final name. */
-static int publish(const char *tmp, const char *final, const char *dir, char *err)
-{
-    if (fsync_path(tmp, 0) != 0)
-        return swat_errf(err, "fsync %s: %s", tmp, strerror(errno));
-    if (rename(tmp, final) != 0)
-        return swat_errf(err, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
-    if (fsync_path(dir, 1) != 0) {
-        int saved = errno;
-        unlink(final);
-        return swat_errf(err, "fsync of directory %s: %s", dir, strerror(saved));
-    }
-    return 0;
-}
-
-/* 1 if name is exactly .ckpt-<8 digits>.h5.tmp (left by a save that died). */
-static int is_stale_tmp(const char *name)
-{
-    if (strlen(name) != CKPT_NAME_LEN + 5 || name[0] != '.' ||
-        strcmp(name + CKPT_NAME_LEN + 1, ".tmp") != 0)
-        return 0;
-    char base[CKPT_NAME_LEN + 1];
-    memcpy(base, name + 1, CKPT_NAME_LEN);
-    base[CKPT_NAME_LEN] = '\0';
-    return ckpt_name_step(base) >= 0;
-}
-
-/* Rank 0, after a save of step `saved`: removes the oldest checkpoints beyond
- * `keep` (keep <= 0 keeps all) but never the one just written, and the
- * temporary files of saves that died. Failures only warn: the new
- * checkpoint is already safe. */
-static void prune(const char *dir, int keep, long long saved)
-{
-    char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 8];
-    ckpt_entry *e;
-    int n = list_checkpoints(dir, &e);
-    for (int i = keep > 0 ? keep : n; i < n; i++) {
-        if (e[i].step == saved) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
-        if (unlink(path) != 0)
-            swat_warn("cannot remove old checkpoint %s: %s", path, strerror(errno));
-    }
-    swat_free(e);
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        if (!is_stale_tmp(de->d_name)) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (unlink(path) == 0)
-            swat_warn("removed %s, left by a save that did not finish", path);
-    }
-    if (d) closedir(d);
-}
-
 /* ---- tensors --------------------------------------------------------------------- */
 
 /* Creates dataset `name` with t's shape (collective) and writes this rank's
@@ -689,59 +559,46 @@ void swat_ckpt_shard(size_t n_pad, int world, int rank, size_t *lo, size_t *hi)
     *hi = *lo + shard;
 }
 
-int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const swat_model *model,
-                   const swat_real *params, const swat_real *m, const swat_real *v, size_t lo,
-                   size_t hi, const swat_ckpt_state *st, int keep, char *err)
+int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
+                    const swat_model *model, const swat_real *params, const swat_real *m,
+                    const swat_real *v, size_t lo, size_t hi, const swat_ckpt_state *st, char *err)
 {
     SWAT_ASSERT(lo <= hi && hi <= model->nparams_pad && st != NULL);
     SWAT_ASSERT((m == NULL) == (v == NULL));
     h5_quiet();
     int rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
-    char tmp[SWAT_PATH_LEN] = "", final[SWAT_PATH_LEN] = "", created[32] = "";
+    char created[32] = "";
     write_plists pl = {-1, -1, -1};
     hid_t fapl = -1, fid = -1;
     char *config_text = NULL;
     int failed = 0, rc = -1;
     err[0] = '\0';
 
-    /* every rank takes the same decisions from the same arguments */
-    if (st->step < 0 || st->step > CKPT_MAX_STEP)
-        failed = swat_errf(err, "step %lld does not fit the 8-digit file name",
-                           (long long)st->step);
-    else if (snprintf(tmp, sizeof tmp, "%s/.ckpt-%08lld.h5.tmp", dir, (long long)st->step) >=
-                 (int)sizeof tmp ||
-             snprintf(final, sizeof final, "%s/ckpt-%08lld.h5", dir, (long long)st->step) >=
-                 (int)sizeof final) {
-        tmp[0] = '\0'; /* never unlink a truncated name */
-        failed = swat_errf(err, "checkpoint path too long in %.80s…", dir);
-    }
-    if (!failed && rank == 0) {
-        failed = swat_mkdir_p(dir, err);
+    /* attributes are collective: every rank writes rank 0's clock */
+    if (rank == 0) {
         time_t now = time(NULL);
         struct tm utc;
         gmtime_r(&now, &utc);
         strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &utc);
     }
-    if (swat_comm_agree(c, failed, err)) goto done;
-    /* attributes are collective: every rank writes rank 0's clock */
     swat_comm_bcast(c, created, sizeof created, 0);
     config_text = swat_config_to_string(cfg);
 
-    if ((fapl = make_fapl(c, tmp, err)) < 0) failed = -1;
+    if ((fapl = make_fapl(c, path, err)) < 0) failed = -1;
     if (!failed) failed = plists_open(&pl, err);
-    if (!failed && (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
-        failed = h5_fail(err, "cannot create %s", tmp);
+    if (!failed && (fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+        failed = h5_fail(err, "cannot create %s", path);
     if (swat_comm_agree(c, failed, err)) goto done;
 
-    failed = attr_write_str(fid, tmp, "format", CKPT_FORMAT, err) ||
-             attr_write_i64(fid, tmp, "format_version", CKPT_VERSION, err) ||
-             attr_write_i64(fid, tmp, "step", st->step, err) ||
-             attr_write_i64(fid, tmp, "samples_seen", st->samples_seen, err) ||
-             attr_write_i64(fid, tmp, "tokens_seen", st->tokens_seen, err) ||
-             attr_write_i64(fid, tmp, "world_size", st->world_size, err) ||
-             attr_write_i64(fid, tmp, "sp", st->sp, err) ||
-             attr_write_str(fid, tmp, "config", config_text, err) ||
-             attr_write_str(fid, tmp, "created", created, err);
+    failed = attr_write_str(fid, path, "format", CKPT_FORMAT, err) ||
+             attr_write_i64(fid, path, "format_version", CKPT_VERSION, err) ||
+             attr_write_i64(fid, path, "step", st->step, err) ||
+             attr_write_i64(fid, path, "samples_seen", st->samples_seen, err) ||
+             attr_write_i64(fid, path, "tokens_seen", st->tokens_seen, err) ||
+             attr_write_i64(fid, path, "world_size", st->world_size, err) ||
+             attr_write_i64(fid, path, "sp", st->sp, err) ||
+             attr_write_str(fid, path, "config", config_text, err) ||
+             attr_write_str(fid, path, "created", created, err);
     if (swat_comm_agree(c, failed, err)) goto done;
 
     /* Fault injection for tests/run_faults.sh: SWAT_FAULT_KILL_IN_SAVE=S:R
@@ -767,84 +624,45 @@ int swat_ckpt_save(swat_comm *c, const char *dir, const swat_config *cfg, const 
             intersect(t, lo, hi, &a, &b);
             dataset_path(name, sizeof name, kind, t);
             const swat_real *src = b > a ? base + (t->offset + a - lo) : NULL;
-            failed = write_tensor(fid, tmp, name, t, src, a, b, &pl, err);
+            failed = write_tensor(fid, path, name, t, src, a, b, &pl, err);
             if (swat_comm_agree(c, failed, err)) goto done;
         }
     }
-    failed = write_scalar(fid, tmp, "/train/step", st->step, rank == 0, &pl, err) ||
-             write_scalar(fid, tmp, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
-             write_scalar(fid, tmp, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
+    failed = write_scalar(fid, path, "/train/step", st->step, rank == 0, &pl, err) ||
+             write_scalar(fid, path, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
+             write_scalar(fid, path, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
     if (swat_comm_agree(c, failed, err)) goto done;
 
     herr_t closed = H5Fclose(fid);
     fid = -1;
-    if (closed < 0) failed = h5_fail(err, "closing %s", tmp);
+    if (closed < 0) failed = h5_fail(err, "closing %s", path);
     if (swat_comm_agree(c, failed, err)) goto done;
-
-    if (rank == 0) failed = publish(tmp, final, dir, err);
-    if (swat_comm_agree(c, failed, err)) goto done;
-    if (rank == 0) prune(dir, keep, (long long)st->step);
     rc = 0;
 done:
     if (fid >= 0) {
         /* A failed save (disk full) must still close: HDF5 flushes its
          * metadata on close, and a file it cannot close crashes the library
-         * at MPI_Finalize. Emptying the doomed temporary first gives the
-         * flush room; the file is removed below anyway. */
+         * at MPI_Finalize. Emptying the doomed file first gives the flush
+         * room; the caller removes it anyway. */
         swat_comm_barrier(c);
-        if (rank == 0 && tmp[0] && truncate(tmp, 0) != 0)
-            swat_warn("%s: cannot truncate: %s", tmp, strerror(errno));
+        if (rank == 0 && truncate(path, 0) != 0)
+            swat_warn("%s: cannot truncate: %s", path, strerror(errno));
         swat_comm_barrier(c);
         H5Fclose(fid); /* collective: every rank arrives here together */
     }
     plists_close(&pl);
     if (fapl >= 0) H5Pclose(fapl);
     free(config_text);
-    if (rc != 0 && rank == 0 && tmp[0]) unlink(tmp);
     return rc;
 }
 
-int swat_ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char *err)
+int swat_ckpt_probe(const char *path, char *err)
 {
     h5_quiet();
-    ckpt_entry *e;
-    int n = list_checkpoints(dir, &e);
-    if (n < 0) return swat_errf(err, "cannot read directory %s: %s", dir, strerror(errno));
-    if (n == 0) return 1;
-
-    char tried[SWAT_ERR_LEN] = "";
-    size_t used = 0;
-    for (int i = 0; i < n; i++) {
-        char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 2], why[SWAT_ERR_LEN];
-        snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
-        hid_t fid = open_serial(path);
-        int bad = fid < 0 ? h5_fail(why, "%s: cannot open", path) : check_format(fid, path, why);
-        if (fid >= 0) H5Fclose(fid);
-        if (!bad) {
-            if (strlen(path) >= path_len) {
-                swat_free(e);
-                return swat_errf(err, "checkpoint path too long: %.80s…", path);
-            }
-            strcpy(path_out, path);
-            swat_free(e);
-            /* one line for the newer files passed over; none when no file is
-             * usable, since the error then lists them */
-            if (used) swat_warn("skipping unusable newer checkpoint(s) in %s: %s", dir, tried);
-            return 0;
-        }
-        /* "<path>: reason" → "reason" */
-        const char *reason = why;
-        size_t pre = strlen(path) + 2;
-        if (strlen(why) > pre && strncmp(why, path, pre - 2) == 0 && why[pre - 2] == ':')
-            reason = why + pre;
-        if (used < sizeof tried) {
-            int k = snprintf(tried + used, sizeof tried - used, "%s%s (%.120s)", used ? ", " : "",
-                             e[i].name, reason);
-            used += k > 0 ? (size_t)k : 0;
-        }
-    }
-    swat_free(e);
-    return swat_errf(err, "no usable checkpoint in %s: %s", dir, tried);
+    hid_t fid = open_serial(path);
+    int bad = fid < 0 ? h5_fail(err, "%s: cannot open", path) : check_format(fid, path, err);
+    if (fid >= 0) H5Fclose(fid);
+    return bad ? -1 : 0;
 }
 
 int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err)
@@ -865,9 +683,9 @@ done:
 static int check_state(const swat_ckpt_state *s, const char *file, char *err)
 {
     const int64_t big = (int64_t)1 << 62;
-    if (s->step < 0 || s->step > CKPT_MAX_STEP)
+    if (s->step < 0 || s->step > SWAT_CKPT_MAX_STEP)
         return swat_errf(err, "%s: attribute step = %lld is outside [0, %lld]", file,
-                         (long long)s->step, (long long)CKPT_MAX_STEP);
+                         (long long)s->step, (long long)SWAT_CKPT_MAX_STEP);
     if (s->samples_seen < 0 || s->samples_seen > big || s->tokens_seen < 0 || s->tokens_seen > big)
         return swat_errf(err, "%s: attributes samples_seen = %lld, tokens_seen = %lld: not in [0, 2^62]",
                          file, (long long)s->samples_seen, (long long)s->tokens_seen);

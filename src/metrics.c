@@ -3,9 +3,10 @@
  * that `tail -f` and a preempted job both see every finished update. */
 #include "swat/metrics.h"
 
+#include "swat/rundir.h"
+
 #include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* JSON has no NaN/Infinity: a non-finite value is written as null. The
@@ -22,38 +23,11 @@ static void put_num(FILE *f, const char *key, double x, int digits, int sci)
         fprintf(f, "%.*f", digits, x);
 }
 
-/* Keeps the lines whose "step" is ≤ keep_upto (a resumed run rewrites what
- * came after its checkpoint). */
-static int trim_after(const char *path, int64_t keep_upto, char *err)
-{
-    FILE *in = fopen(path, "r");
-    if (!in) return errno == ENOENT ? 0 : swat_errf(err, "%s: %s", path, strerror(errno));
-    char tmp[SWAT_PATH_LEN + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(in);
-        return swat_errf(err, "%s: %s", tmp, strerror(errno));
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, in) > 0) {
-        const char *s = strstr(line, "\"step\":");
-        if (s && strtoll(s + 7, NULL, 10) > keep_upto) continue;
-        fputs(line, out);
-    }
-    free(line);
-    fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0)
-        return swat_errf(err, "%s: %s", path, strerror(errno));
-    return 0;
-}
-
 int swat_metrics_open(swat_metrics *mt, const char *dir, int64_t keep_upto, char *err)
 {
     char path[SWAT_PATH_LEN + 24];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    if (trim_after(path, keep_upto, err)) return -1;
+    snprintf(path, sizeof path, "%s/" SWAT_RUNDIR_METRICS, dir);
+    if (swat_rundir_trim_metrics(dir, keep_upto, err)) return -1;
     mt->f = fopen(path, "a");
     if (!mt->f) return swat_errf(err, "%s: %s", path, strerror(errno));
     return 0;

@@ -12,6 +12,7 @@
 #include "swat/ckpt.h"
 #include "swat/gemm.h"
 #include "swat/optim.h"
+#include "swat/rundir.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -46,7 +47,7 @@ static int load_state(swat_trainer *tr, char *err)
     char path[SWAT_PATH_LEN] = "";
     int found = 0;
     if (tr->rank == 0) {
-        found = swat_ckpt_find_latest(tr->cfg.checkpoint.dir, path, sizeof path, err);
+        found = swat_rundir_find_latest(tr->cfg.checkpoint.dir, path, sizeof path, err);
         if (found == 0) found = 2; /* a checkpoint to resume */
     }
     if (swat_comm_agree(tr->comm, found < 0 ? -1 : 0, err)) return -1;
@@ -252,7 +253,7 @@ int swat_trainer_save(swat_trainer *tr, char *err)
                           .tokens_seen = tr->step * tr->B * tr->T,
                           .world_size = tr->world,
                           .sp = tr->sp};
-    return swat_ckpt_save(tr->comm, tr->cfg.checkpoint.dir, &tr->cfg, tr->model,
+    return swat_rundir_save(tr->comm, tr->cfg.checkpoint.dir, &tr->cfg, tr->model,
                           tr->model->params, tr->m, tr->v, tr->lo, tr->hi, &st,
                           (int)tr->cfg.checkpoint.keep, err);
 }

@@ -40,6 +40,7 @@
 #include "swat/comm.h"
 #include "swat/config.h"
 #include "swat/model.h"
+#include "swat/rundir.h"
 
 static swat_comm *g_comm;
 static int g_rank, g_world;
@@ -404,7 +405,7 @@ static void roundtrip(int tie)
     }
     new_dir(dir, tie ? "roundtrip-tied" : "roundtrip-untied");
     swat_ckpt_state st = state_at(7), got = {0};
-    CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, m, v, lo, hi, &st, 3, err),
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, m, v, lo, hi, &st, 3, err),
              err);
     ckpt_path(path, dir, 7);
     CHECK(exists(path), "%s missing", path);
@@ -483,7 +484,7 @@ static void test_reshard(void **state)
     }
     new_dir(dir, "reshard");
     swat_ckpt_state st = state_at(3);
-    CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, m, v, slo, shi, &st, 3, err),
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, m, v, slo, shi, &st, 3, err),
              err);
     ckpt_path(path, dir, 3);
 
@@ -573,7 +574,7 @@ static void test_keep(void **state)
     }
     for (int64_t step = 1; step <= 5; step++) {
         swat_ckpt_state st = state_at(step);
-        CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st,
+        CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st,
                                 3, err),
                  err);
     }
@@ -591,7 +592,7 @@ static void test_keep(void **state)
     }
     /* a save older than the kept ones is not removed by its own pruning */
     swat_ckpt_state st = state_at(2);
-    CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                             err),
              err);
     ckpt_path(path, dir, 2);
@@ -614,32 +615,32 @@ static void test_find_latest(void **state)
     new_dir(other, "latest-unusable");
     if (g_rank == 0) {
         pathf(path, "%s/missing", dir);
-        CHECK(swat_ckpt_find_latest(path, found, sizeof found, err) == 1, "missing folder");
-        CHECK(swat_ckpt_find_latest(dir, found, sizeof found, err) == 1, "empty folder");
+        CHECK(swat_rundir_find_latest(path, found, sizeof found, err) == 1, "missing folder");
+        CHECK(swat_rundir_find_latest(dir, found, sizeof found, err) == 1, "empty folder");
     }
     for (int64_t step = 1; step <= 3; step++) {
         swat_ckpt_state st = state_at(step);
-        CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st,
+        CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st,
                                 10, err),
                  err);
     }
     if (g_rank == 0) {
         ckpt_path(path, dir, 3);
-        CHECK(swat_ckpt_find_latest(dir, found, sizeof found, err) == 0 &&
+        CHECK(swat_rundir_find_latest(dir, found, sizeof found, err) == 0 &&
                   strcmp(found, path) == 0,
               "newest: '%s', want %s", found, path);
 
         /* a complete file under a temporary name is not a checkpoint */
         pathf(p2, "%s/.ckpt-00000099.h5.tmp", dir);
         copy_file(path, p2);
-        CHECK(swat_ckpt_find_latest(dir, found, sizeof found, err) == 0 &&
+        CHECK(swat_rundir_find_latest(dir, found, sizeof found, err) == 0 &&
                   strcmp(found, path) == 0,
               "with a .tmp: '%s', want %s", found, path);
 
         /* torn newest → the previous one */
         CHECK(truncate(path, file_size(path) / 2) == 0, "truncate %s", path);
         ckpt_path(p2, dir, 2);
-        CHECK(swat_ckpt_find_latest(dir, found, sizeof found, err) == 0 &&
+        CHECK(swat_rundir_find_latest(dir, found, sizeof found, err) == 0 &&
                   strcmp(found, p2) == 0,
               "after truncation: '%s', want %s", found, p2);
 
@@ -650,7 +651,7 @@ static void test_find_latest(void **state)
         write_fixture(path, "something-else", 1, NULL, 0);
         ckpt_path(path, dir, 11);
         write_fixture(path, "swat-checkpoint", 2, NULL, 1);
-        CHECK(swat_ckpt_find_latest(dir, found, sizeof found, err) == 0 &&
+        CHECK(swat_rundir_find_latest(dir, found, sizeof found, err) == 0 &&
                   strcmp(found, p2) == 0,
               "with garbage: '%s', want %s", found, p2);
 
@@ -661,7 +662,7 @@ static void test_find_latest(void **state)
         CHECK(truncate(p2, file_size(p2) / 2) == 0, "truncate %s", p2);
         ckpt_path(p2, other, 1);
         write_text(p2, "garbage", 3);
-        int rc = swat_ckpt_find_latest(other, found, sizeof found, err);
+        int rc = swat_rundir_find_latest(other, found, sizeof found, err);
         CHECK(rc == -1, "only unusable files: %d", rc);
         CHECK(strstr(err, "no usable checkpoint") && strstr(err, "ckpt-00000004.h5") &&
                   strstr(err, "ckpt-00000001.h5"),
@@ -686,7 +687,7 @@ static void test_model_mismatch(void **state)
     swat_ckpt_shard(model->nparams_pad, g_world, g_rank, &lo, &hi);
     new_dir(dir, "mismatch");
     swat_ckpt_state st = state_at(1);
-    CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                             err),
              err);
     ckpt_path(path, dir, 1);
@@ -721,7 +722,7 @@ static void test_bad_datasets(void **state)
     new_dir(dir, "bad");
     for (int64_t step = 1; step <= 5; step++) {
         swat_ckpt_state st = state_at(step);
-        CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, step == 1 ? NULL : m,
+        CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, step == 1 ? NULL : m,
                                 step == 1 ? NULL : v, lo, hi, &st, 10, err),
                  err);
     }
@@ -780,7 +781,7 @@ static void test_read_config(void **state)
     swat_ckpt_shard(model->nparams_pad, g_world, g_rank, &lo, &hi);
     new_dir(dir, "config");
     swat_ckpt_state st = state_at(2);
-    CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                             err),
              err);
     ckpt_path(path, dir, 2);
@@ -857,7 +858,7 @@ static void test_save_errors(void **state)
     swat_ckpt_state st = state_at(5);
     pathf(p2, "%s/a-file/run", dir);
     err[0] = '\0';
-    CHECK_FAILS(swat_ckpt_save(g_comm, p2, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_FAILS(swat_rundir_save(g_comm, p2, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                                err),
                 err, "a-file/run");
 
@@ -866,7 +867,7 @@ static void test_save_errors(void **state)
     if (g_rank == 0) CHECK(mkdir(path, 0777) == 0, "mkdir %s", path);
     swat_comm_barrier(g_comm);
     err[0] = '\0';
-    CHECK_FAILS(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_FAILS(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                                err),
                 err, "rename");
     swat_comm_barrier(g_comm);
@@ -878,7 +879,7 @@ static void test_save_errors(void **state)
     if (g_rank == 0) CHECK(mkdir(p2, 0777) == 0, "mkdir %s", p2);
     swat_comm_barrier(g_comm);
     err[0] = '\0';
-    CHECK_FAILS(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_FAILS(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                                err),
                 err, ".ckpt-00000006.h5.tmp");
     ckpt_path(path, dir, 6);
@@ -886,7 +887,7 @@ static void test_save_errors(void **state)
 
     st = state_at(100000000);
     err[0] = '\0';
-    CHECK_FAILS(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
+    CHECK_FAILS(swat_rundir_save(g_comm, dir, &cfg, model, model->params, NULL, NULL, lo, hi, &st, 3,
                                err),
                 err, "8-digit");
     swat_model_free(model);
@@ -936,7 +937,7 @@ static void test_h5py(void **state)
         swat_ckpt_shard(model->nparams_pad, g_world, g_rank, &lo, &hi);
         float *m = calloc(hi - lo + 1, sizeof *m), *v = calloc(hi - lo + 1, sizeof *v);
         swat_ckpt_state st = state_at(tie + 1);
-        CHECK_OK(swat_ckpt_save(g_comm, dir, &cfg, model, model->params, tie ? NULL : m,
+        CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, tie ? NULL : m,
                                 tie ? NULL : v, lo, hi, &st, 10, err),
                  err);
         ckpt_path(path, dir, tie + 1);

@@ -27,6 +27,7 @@
 #include "swat/config.h"
 #include "swat/gemm.h"
 #include "swat/rng.h"
+#include "swat/rundir.h"
 #include "swat/train.h"
 
 #include <errno.h>
@@ -62,7 +63,7 @@ static int bench_ckpt(swat_trainer *tr, const char *dir, double *save_s, double 
         t = swat_now() - t;
         if (t < *save_s) *save_s = t;
     }
-    if (rc == 0 && swat_ckpt_find_latest(dir, path, sizeof path, err) != 0) {
+    if (rc == 0 && swat_rundir_find_latest(dir, path, sizeof path, err) != 0) {
         if (!err[0]) swat_errf(err, "%s: no checkpoint after saving", dir);
         rc = -1;
     }
