@@ -33,12 +33,12 @@
  *     two-phase aggregation. */
 #include "swat/ckpt.h"
 
+#include "swat/faults.h"
+
 #include <hdf5.h>
 #include <mpi.h>
 
 #include <errno.h>
-#include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,21 +601,9 @@ int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
              attr_write_str(fid, path, "created", created, err);
     if (swat_comm_agree(c, failed, err)) goto done;
 
-    /* Fault injection for tests/run_faults.sh: SWAT_FAULT_KILL_IN_SAVE=S:R
-     * makes world rank R kill itself (SIGKILL) while the checkpoint of step
-     * S is half written: after the parameters, before the moments. */
-    int64_t kill_step = -1, kill_rank = -1;
-    const char *fault = getenv("SWAT_FAULT_KILL_IN_SAVE");
-    if (fault && sscanf(fault, "%" SCNd64 ":%" SCNd64, &kill_step, &kill_rank) != 2)
-        kill_step = -1;
-
     /* one collective write per dataset; the moments point at element lo */
     for (int kind = 0; kind < (m ? 3 : 1); kind++) {
-        if (kind == 1 && st->step == kill_step && rank == kill_rank) {
-            swat_warn("SWAT_FAULT_KILL_IN_SAVE: rank %d kills itself saving step %lld", rank,
-                      (long long)st->step);
-            raise(SIGKILL);
-        }
+        if (kind == 1) swat_fault_in_save(st->step, rank);
         const swat_real *base = kind == 0 ? params + lo : kind == 1 ? m : v;
         for (int i = 0; i < model->ntensors; i++) {
             const swat_tensor *t = &model->tensors[i];

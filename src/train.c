@@ -10,11 +10,11 @@
 #include "swat/train.h"
 
 #include "swat/ckpt.h"
+#include "swat/faults.h"
 #include "swat/gemm.h"
 #include "swat/optim.h"
 #include "swat/rundir.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,14 +120,6 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     tr->row_loss = swat_malloc(sizeof(double) * (size_t)(tr->mb * tr->Tc));
 
     if (load_state(tr, err)) return -1;
-    /* fault injection for the tests: a NaN gradient at update S, or at the N
-     * updates from S (SWAT_FAULT_NONFINITE_STEP=S or S:N) */
-    const char *fault = getenv("SWAT_FAULT_NONFINITE_STEP");
-    tr->fault_nonfinite_count = 1;
-    if (!fault || sscanf(fault, "%" SCNd64 ":%" SCNd64, &tr->fault_nonfinite_step,
-                         &tr->fault_nonfinite_count) < 1)
-        tr->fault_nonfinite_step = 0;
-
     /* the MFU peak: every rank measures its own products at once, as it
      * trains, in the precision they run in */
     double peak = cfg->train.peak_gflops > 0 ? cfg->train.peak_gflops
@@ -189,9 +181,7 @@ void swat_trainer_update(swat_trainer *tr, swat_update_stats *st)
                                   scale, 1, NULL);
         st->model_s += swat_now() - t;
     }
-    if (tr->rank == 0 && tr->fault_nonfinite_step > 0 && k >= tr->fault_nonfinite_step &&
-        k < tr->fault_nonfinite_step + tr->fault_nonfinite_count)
-        m->grads[0] = NAN;
+    if (swat_fault_nonfinite_update(k, tr->rank)) m->grads[0] = NAN; /* tests only (faults.h) */
     t = swat_now();
     size_t shard = tr->hi - tr->lo;
     if (tr->world > 1) swat_comm_reduce_scatter(tr->comm, m->grads, tr->gshard, shard);

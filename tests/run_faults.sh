@@ -3,6 +3,7 @@
 # Faults: a NaN gradient (both policies), a full disk and a read-only run
 # directory while saving, a rank killed with SIGKILL in the middle of a run,
 # and one killed in the middle of writing a checkpoint (SWAT_FAULT_KILL_IN_SAVE).
+# The hooks (include/swat/faults.h) exist in test builds only (SWAT_FAULTS).
 # Each must end promptly with a clear line and a distinct status, leave the
 # previous checkpoint intact and usable, and never a torn file under a final
 # name; the killed run must resume from its newest complete checkpoint.
@@ -20,6 +21,13 @@ train() { # NP DIR extra... → sets rc, out
         --set "checkpoint.dir=$dir" --set checkpoint.every=1 --set train.steps=6 "$@" 2>&1); rc=$?
 }
 usable() { swat_py tests/check_ckpt_h5py.py "$1" >/dev/null 2>&1; }
+
+# 0. a malformed hook variable stops the run (a test that injected nothing
+# would pass for the wrong reason)
+SWAT_FAULT_KILL_IN_SAVE=4 train 1 "$work/hook-typo"
+if [ $rc = 2 ] && [ "$(printf '%s\n' "$out" | grep -c 'SWAT_FAULT_KILL_IN_SAVE=4: expected STEP:RANK')" = 1 ]; then
+    ok "malformed SWAT_FAULT_KILL_IN_SAVE: exit 2, one line"
+else not_ok "malformed hook variable: exit $rc"; printf '%s\n' "$out" | tail -3; fi
 
 # 1. NaN gradient at update 3, policy stop: exit 4, nothing saved at or after 3
 SWAT_FAULT_NONFINITE_STEP=3 train 2 "$work/nan-stop" --set parallel.sp=2

@@ -37,8 +37,6 @@ typedef struct swat_trainer {
     const char *engine_tag;    /* the same in a word for progress lines: fp32, bf16, bf16-emul */
     double flops_per_token;
     char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
-    int64_t fault_nonfinite_step;     /* test hook: env SWAT_FAULT_NONFINITE_STEP=S[:N] */
-    int64_t fault_nonfinite_count;
 } swat_trainer;
 
 typedef struct swat_update_stats {
