@@ -37,6 +37,8 @@
 
 #include <hdf5.h>
 #include <mpi.h>
+#include <omp.h>
+#include <zlib.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -423,13 +425,204 @@ static int read_config_attr(hid_t fid, const char *file, swat_config *cfg, char 
     return rc ? -1 : 0;
 }
 
-/* ---- tensors --------------------------------------------------------------------- */
+/* ---- checksums -------------------------------------------------------------------- */
+
+/* Every dataset carries the attribute crc32: zlib's CRC-32 of its raw data as
+ * stored (C order, little-endian), which is Python's zlib.crc32(a.tobytes())
+ * of the array h5py reads. Each rank checksums the piece of a dataset it
+ * writes or reads; the pieces of consecutive ranks are joined with
+ * crc32_combine in one ordered all-reduce for all datasets
+ * (swat_comm_allreduce_ordered), so no rank touches more than its shard. A
+ * load whose ranges do not tile a dataset in rank order (every rank reading
+ * everything, say) checks that dataset by a second, canonical read. */
+typedef struct crc_piece {
+    uint64_t lo, hi; /* the byte range [lo, hi) of the dataset's raw data */
+    uint64_t crc;    /* CRC-32 of those bytes */
+    uint64_t broken; /* pieces that do not meet in rank order were merged */
+} crc_piece;
+
+#define CRC_PART_MIN ((size_t)4 << 20) /* bytes per thread, at least */
+#define CRC_MAX_PARTS 256
+
+static void crc_merge(const void *left, void *right, int k)
+{
+    for (int i = 0; i < k; i++) {
+        crc_piece a, b, out;
+        /* MPI's buffers carry no alignment promise for a byte-based record */
+        memcpy(&a, (const char *)left + (size_t)i * sizeof a, sizeof a);
+        memcpy(&b, (char *)right + (size_t)i * sizeof b, sizeof b);
+        if (a.lo == a.hi) {
+            out = b;
+        } else if (b.lo == b.hi) {
+            out = a;
+        } else if (a.hi == b.lo) {
+            out = (crc_piece){a.lo, b.hi,
+                              crc32_combine((uLong)a.crc, (uLong)b.crc, (z_off_t)(b.hi - b.lo)), 0};
+        } else {
+            out = a;
+            out.broken = 1;
+        }
+        out.broken |= a.broken | b.broken;
+        memcpy((char *)right + (size_t)i * sizeof out, &out, sizeof out);
+    }
+}
+
+/* 1 if the merged piece is the whole dataset of `bytes` bytes. */
+static int crc_whole(const crc_piece *p, uint64_t bytes)
+{
+    return !p->broken && p->lo == 0 && p->hi == bytes;
+}
+
+/* zlib's CRC-32 of n bytes, continued from crc. Large buffers are cut into
+ * one contiguous part per thread of the rank and the parts' CRCs joined in
+ * order, so the value does not depend on the thread count. */
+static uint32_t crc_bytes(uint32_t crc, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    size_t parts = n / CRC_PART_MIN, threads = (size_t)omp_get_max_threads();
+    if (parts > threads) parts = threads;
+    if (parts > CRC_MAX_PARTS) parts = CRC_MAX_PARTS;
+    if (parts <= 1) return (uint32_t)crc32_z(crc, p, n);
+    uLong part[CRC_MAX_PARTS];
+#pragma omp parallel for num_threads((int)parts) schedule(static, 1)
+    for (size_t i = 0; i < parts; i++)
+        part[i] = crc32_z(0, p + n * i / parts, n * (i + 1) / parts - n * i / parts);
+    uLong c = crc;
+    for (size_t i = 0; i < parts; i++)
+        c = crc32_combine(c, part[i], (z_off_t)(n * (i + 1) / parts - n * i / parts));
+    return (uint32_t)c;
+}
+
+static int host_is_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+/* CRC-32 of n values held in memory as native floats (msize 4) or doubles
+ * (8), as the file stores them: little-endian, fsize bytes each. Exact when
+ * the conversion loses nothing: fsize >= msize, or values read from a file
+ * of fsize bytes. */
+static uint32_t crc_values(uint32_t crc, const void *x, size_t n, size_t msize, size_t fsize)
+{
+    if (msize == fsize && host_is_little_endian()) return crc_bytes(crc, x, n * msize);
+    enum { BLOCK = 1024 };
+    unsigned char le[BLOCK * 8];
+    const unsigned char *in = x;
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t k = n - i < BLOCK ? n - i : BLOCK;
+        for (size_t j = 0; j < k; j++) {
+            double v;
+            if (msize == 4) {
+                float f;
+                memcpy(&f, in + (i + j) * 4, 4);
+                v = f;
+            } else {
+                memcpy(&v, in + (i + j) * 8, 8);
+            }
+            uint64_t bits = 0;
+            if (fsize == 4) {
+                float f = (float)v;
+                uint32_t b32;
+                memcpy(&b32, &f, 4);
+                bits = b32;
+            } else {
+                memcpy(&bits, &v, 8);
+            }
+            for (size_t byte = 0; byte < fsize; byte++)
+                le[j * fsize + byte] = (unsigned char)(bits >> (8 * byte));
+        }
+        crc = (uint32_t)crc32_z(crc, le, k * fsize);
+    }
+    return crc;
+}
+
+static int attr_write_crc(hid_t dset, const char *file, const char *name, uint32_t crc, char *err)
+{
+    hid_t space = -1, attr = -1;
+    int rc = -1;
+    H5_TRY(space = H5Screate(H5S_SCALAR), "%s: crc32 of dataset %s", file, name);
+    H5_TRY(attr = H5Acreate2(dset, "crc32", H5T_STD_U32LE, space, H5P_DEFAULT, H5P_DEFAULT),
+           "%s: creating the crc32 of dataset %s", file, name);
+    H5_TRY(H5Awrite(attr, H5T_NATIVE_UINT32, &crc), "%s: writing the crc32 of dataset %s", file,
+           name);
+    rc = 0;
+done:
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+/* The crc32 attribute of a dataset, if it has one: *has = 0 when absent. */
+static int attr_read_crc(hid_t dset, const char *file, const char *name, int *has,
+                         uint32_t *crc, char *err)
+{
+    htri_t exists;
+    *has = 0;
+    H5_TRY(exists = H5Aexists(dset, "crc32"), "%s: dataset %s: attribute crc32", file, name);
+    if (!exists) return 0;
+    char label[SWAT_PATH_LEN + SWAT_TENSOR_NAME_LEN + 48];
+    snprintf(label, sizeof label, "%s: dataset %s", file, name);
+    int64_t v;
+    if (attr_read_i64(dset, label, "crc32", &v, err)) return -1;
+    if (v < 0 || v > (int64_t)UINT32_MAX)
+        return swat_errf(err, "%s: dataset %s: attribute crc32 = %lld is not a CRC-32 (0 … 2^32 − 1)",
+                         file, name, (long long)v);
+    *has = 1;
+    *crc = (uint32_t)v;
+    return 0;
+done:
+    return -1;
+}
+
+/* ---- datasets ---------------------------------------------------------------------- */
+
+/* One dataset of a checkpoint, in the order the save and the load walk them. */
+typedef struct ckpt_dataset {
+    char name[SWAT_TENSOR_NAME_LEN + 32];
+    const swat_tensor *t; /* NULL: an integer scalar of /train */
+    int kind;             /* 0 params, 1 exp_avg, 2 exp_avg_sq, 3 /train scalar */
+    int present;          /* load: the file holds it (a /train scalar may be absent) */
+    int has_crc;          /* load: it carries a crc32 … */
+    uint32_t stored;      /* … of this value */
+    uint64_t bytes;       /* size of its raw data in the file */
+} ckpt_dataset;
+
+static const char *const train_scalars[3] = {"/train/step", "/train/samples_seen",
+                                             "/train/tokens_seen"};
+
+/* The datasets of a checkpoint of `model`: the parameters, the two moments
+ * when `moments`, then the /train scalars. Malloc'ed; *n gets the count. */
+static ckpt_dataset *dataset_table(const swat_model *model, int moments, int *n)
+{
+    static const char *const prefix[3] = {"", "/optimizer/exp_avg", "/optimizer/exp_avg_sq"};
+    int kinds = moments ? 3 : 1;
+    *n = kinds * model->ntensors + 3;
+    ckpt_dataset *ds = swat_calloc(sizeof *ds * (size_t)*n);
+    for (int kind = 0, k = 0; kind < kinds; kind++)
+        for (int i = 0; i < model->ntensors; i++, k++) {
+            ds[k].t = &model->tensors[i];
+            ds[k].kind = kind;
+            ds[k].bytes = (uint64_t)ds[k].t->numel * 4; /* float32 in files swat writes */
+            snprintf(ds[k].name, sizeof ds[k].name, "%s/%s", prefix[kind], ds[k].t->name);
+        }
+    for (int j = 0; j < 3; j++) {
+        ckpt_dataset *d = &ds[*n - 3 + j];
+        d->kind = 3;
+        d->bytes = 8;
+        snprintf(d->name, sizeof d->name, "%s", train_scalars[j]);
+    }
+    return ds;
+}
 
 /* Creates dataset `name` with t's shape (collective) and writes this rank's
- * part, tensor elements [a, b) from src (src[0] is element a). */
+ * part, tensor elements [a, b) from src (src[0] is element a); *piece gets
+ * the part's checksum. */
 static int write_tensor(hid_t fid, const char *file, const char *name, const swat_tensor *t,
                         const swat_real *src, size_t a, size_t b, const write_plists *pl,
-                        char *err)
+                        crc_piece *piece, char *err)
 {
     static const swat_real nothing = 0;
     hid_t fspace = -1, mspace = -1, dset = -1;
@@ -444,6 +637,8 @@ static int write_tensor(hid_t fid, const char *file, const char *name, const swa
     H5_TRY(mspace = memory_space(b - a), "%s: memory space of %s", file, name);
     H5_TRY(H5Dwrite(dset, real_memtype(), mspace, fspace, pl->dxpl, b > a ? src : &nothing),
            "%s: writing dataset %s", file, name);
+    *piece = (crc_piece){(uint64_t)a * 4, (uint64_t)b * 4,
+                         b > a ? crc_values(0, src, b - a, sizeof(swat_real), 4) : 0, 0};
     rc = 0;
 done:
     if (dset >= 0) H5Dclose(dset);
@@ -454,7 +649,7 @@ done:
 
 /* An int64 scalar dataset (collective); rank `writer` writes the value. */
 static int write_scalar(hid_t fid, const char *file, const char *name, int64_t value, int writer,
-                        const write_plists *pl, char *err)
+                        const write_plists *pl, crc_piece *piece, char *err)
 {
     hid_t space = -1, mspace = -1, dset = -1;
     int rc = -1;
@@ -468,6 +663,12 @@ static int write_scalar(hid_t fid, const char *file, const char *name, int64_t v
     }
     H5_TRY(H5Dwrite(dset, H5T_NATIVE_INT64, mspace, space, pl->dxpl, &value),
            "%s: writing dataset %s", file, name);
+    *piece = (crc_piece){0, 0, 0, 0};
+    if (writer) {
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)value >> (8 * i));
+        *piece = (crc_piece){0, 8, (uint32_t)crc32_z(0, le, 8), 0};
+    }
     rc = 0;
 done:
     if (dset >= 0) H5Dclose(dset);
@@ -476,11 +677,13 @@ done:
     return rc;
 }
 
-/* Opens dataset `name` and checks it against t: 1-D/2-D with t's shape, a
- * float class of 4 or 8 bytes. Returns the dataset or -1. */
-static hid_t open_tensor(hid_t fid, const char *file, const char *name, const swat_tensor *t,
-                         char *err)
+/* Opens dataset d->name, checks it against t (1-D/2-D with t's shape, a float
+ * class of 4 or 8 bytes) and reads its crc32 into d. Returns the dataset and
+ * its file type in *type, or -1. */
+static hid_t open_tensor(hid_t fid, const char *file, ckpt_dataset *d, const swat_tensor *t,
+                         hid_t *type_out, char *err)
 {
+    const char *name = d->name;
     hid_t dset = -1, space = -1, type = -1;
     H5_TRY(dset = H5Dopen2(fid, name, H5P_DEFAULT), "%s: missing dataset %s", file, name);
     H5_TRY(space = H5Dget_space(dset), "%s: dataset %s", file, name);
@@ -509,8 +712,11 @@ static hid_t open_tensor(hid_t fid, const char *file, const char *name, const sw
         swat_errf(err, "%s: dataset %s is not float32 or float64", file, name);
         goto done;
     }
-    H5Tclose(type);
+    if (attr_read_crc(dset, file, name, &d->has_crc, &d->stored, err)) goto done;
+    d->present = 1;
+    d->bytes = (uint64_t)t->numel * size;
     H5Sclose(space);
+    *type_out = type;
     return dset;
 done:
     if (type >= 0) H5Tclose(type);
@@ -519,34 +725,103 @@ done:
     return -1;
 }
 
-/* Collective read of tensor elements [a, b) into dst (dst[0] is element a). */
-static int read_tensor(hid_t fid, const char *file, const char *name, const swat_tensor *t,
-                       swat_real *dst, size_t a, size_t b, hid_t dxpl, char *err)
+/* Collective read of elements [a, b) of tensor dataset d into dst (dst[0] is
+ * element a); *piece gets their checksum when d has a crc32. With
+ * `check_only` the elements are read as stored for the checksum alone (dst
+ * unused). */
+static int read_tensor(hid_t fid, const char *file, ckpt_dataset *d, const swat_tensor *t,
+                       swat_real *dst, size_t a, size_t b, int check_only, hid_t dxpl,
+                       crc_piece *piece, char *err)
 {
+    const char *name = d->name;
     swat_real nothing;
-    hid_t dset = -1, fspace = -1, mspace = -1;
+    hid_t dset = -1, fspace = -1, mspace = -1, ftype = -1;
+    unsigned char *raw = NULL;
+    size_t n = b - a;
     int rc = -1;
-    if ((dset = open_tensor(fid, file, name, t, err)) < 0) goto done;
+    *piece = (crc_piece){0, 0, 0, 0};
+    if ((dset = open_tensor(fid, file, d, t, &ftype, err)) < 0) goto done;
     H5_TRY(fspace = H5Dget_space(dset), "%s: dataset %s", file, name);
     H5_TRY(select_range(fspace, t, a, b), "%s: selecting in dataset %s", file, name);
     /* a rank that failed here would leave the others inside the collective */
-    SWAT_ASSERT(H5Sget_select_npoints(fspace) == (hssize_t)(b - a));
-    H5_TRY(mspace = memory_space(b - a), "%s: memory space of %s", file, name);
-    H5_TRY(H5Dread(dset, real_memtype(), mspace, fspace, dxpl, b > a ? dst : &nothing),
-           "%s: reading dataset %s", file, name);
+    SWAT_ASSERT(H5Sget_select_npoints(fspace) == (hssize_t)n);
+    H5_TRY(mspace = memory_space(n), "%s: memory space of %s", file, name);
+    size_t fsize = H5Tget_size(ftype);
+    if (!check_only && (!d->has_crc || fsize <= sizeof(swat_real))) {
+        /* the common case: straight into place; the file's values convert
+         * back exactly, so the checksum is taken from memory */
+        H5_TRY(H5Dread(dset, real_memtype(), mspace, fspace, dxpl, n ? dst : &nothing),
+               "%s: reading dataset %s", file, name);
+        if (d->has_crc && n)
+            *piece = (crc_piece){a * fsize, b * fsize,
+                                 crc_values(0, dst, n, sizeof(swat_real), fsize), 0};
+    } else {
+        /* as stored (float64 into a float build, or the checksum alone):
+         * the checksum of the raw bytes, then the conversion in place */
+        raw = swat_malloc(n ? n * (fsize > sizeof(swat_real) ? fsize : sizeof(swat_real)) : 8);
+        H5_TRY(H5Dread(dset, ftype, mspace, fspace, dxpl, raw), "%s: reading dataset %s", file,
+               name);
+        if (d->has_crc && n) *piece = (crc_piece){a * fsize, b * fsize, crc_bytes(0, raw, n * fsize), 0};
+        if (!check_only && n) {
+            H5_TRY(H5Tconvert(ftype, real_memtype(), n, raw, NULL, H5P_DEFAULT),
+                   "%s: converting dataset %s", file, name);
+            memcpy(dst, raw, n * sizeof(swat_real));
+        }
+    }
     rc = 0;
 done:
+    swat_free(raw);
+    if (ftype >= 0) H5Tclose(ftype);
     if (mspace >= 0) H5Sclose(mspace);
     if (fspace >= 0) H5Sclose(fspace);
     if (dset >= 0) H5Dclose(dset);
     return rc;
 }
 
-/* Dataset path of tensor t in group `kind` (0 params, 1 exp_avg, 2 exp_avg_sq). */
-static void dataset_path(char *buf, size_t len, int kind, const swat_tensor *t)
+/* A /train scalar d, when the file has it (files made by other tools may
+ * not): an integer holding one value. When it has a crc32, rank `reader`
+ * reads its raw bytes (collective) for the checksum. */
+static int read_scalar(hid_t fid, const char *file, ckpt_dataset *d, int reader, hid_t dxpl,
+                       crc_piece *piece, char *err)
 {
-    static const char *const prefix[3] = {"", "/optimizer/exp_avg", "/optimizer/exp_avg_sq"};
-    snprintf(buf, len, "%s/%s", prefix[kind], t->name);
+    const char *name = d->name;
+    hid_t dset = -1, space = -1, type = -1, mspace = -1;
+    htri_t group, exists = 0;
+    unsigned char raw[16];
+    int rc = -1;
+    *piece = (crc_piece){0, 0, 0, 0};
+    H5_TRY(group = H5Lexists(fid, "/train", H5P_DEFAULT), "%s: group /train", file);
+    if (group) H5_TRY(exists = H5Lexists(fid, name, H5P_DEFAULT), "%s: dataset %s", file, name);
+    if (!exists) return 0;
+    H5_TRY(dset = H5Dopen2(fid, name, H5P_DEFAULT), "%s: dataset %s", file, name);
+    H5_TRY(space = H5Dget_space(dset), "%s: dataset %s", file, name);
+    H5_TRY(type = H5Dget_type(dset), "%s: dataset %s", file, name);
+    size_t size = H5Tget_size(type);
+    if (H5Tget_class(type) != H5T_INTEGER || size > sizeof raw ||
+        H5Sget_simple_extent_npoints(space) != 1) {
+        swat_errf(err, "%s: dataset %s is not one integer", file, name);
+        goto done;
+    }
+    if (attr_read_crc(dset, file, name, &d->has_crc, &d->stored, err)) goto done;
+    d->present = 1;
+    d->bytes = size;
+    if (d->has_crc) {
+        H5_TRY(mspace = H5Scopy(space), "%s: dataset %s", file, name);
+        if (!reader) {
+            H5_TRY(H5Sselect_none(space), "%s: selecting in dataset %s", file, name);
+            H5_TRY(H5Sselect_none(mspace), "%s: selecting in dataset %s", file, name);
+        }
+        H5_TRY(H5Dread(dset, type, mspace, space, dxpl, raw), "%s: reading dataset %s", file,
+               name);
+        if (reader) *piece = (crc_piece){0, size, (uint32_t)crc32_z(0, raw, size), 0};
+    }
+    rc = 0;
+done:
+    if (mspace >= 0) H5Sclose(mspace);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (dset >= 0) H5Dclose(dset);
+    return rc;
 }
 
 /* ---- public ---------------------------------------------------------------------- */
@@ -571,7 +846,9 @@ int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
     write_plists pl = {-1, -1, -1};
     hid_t fapl = -1, fid = -1;
     char *config_text = NULL;
-    int failed = 0, rc = -1;
+    ckpt_dataset *ds = NULL;
+    crc_piece *pieces = NULL;
+    int nds = 0, failed = 0, rc = -1;
     err[0] = '\0';
 
     /* attributes are collective: every rank writes rank 0's clock */
@@ -601,24 +878,37 @@ int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
              attr_write_str(fid, path, "created", created, err);
     if (swat_comm_agree(c, failed, err)) goto done;
 
-    /* one collective write per dataset; the moments point at element lo */
-    for (int kind = 0; kind < (m ? 3 : 1); kind++) {
-        if (kind == 1) swat_fault_in_save(st->step, rank);
-        const swat_real *base = kind == 0 ? params + lo : kind == 1 ? m : v;
-        for (int i = 0; i < model->ntensors; i++) {
-            const swat_tensor *t = &model->tensors[i];
-            char name[SWAT_TENSOR_NAME_LEN + 32];
+    /* one collective write per dataset, each rank checksumming its part;
+     * the moments point at element lo */
+    ds = dataset_table(model, m != NULL, &nds);
+    pieces = swat_calloc(sizeof *pieces * (size_t)nds);
+    const int64_t scalars[3] = {st->step, st->samples_seen, st->tokens_seen};
+    for (int i = 0; i < nds; i++) {
+        const ckpt_dataset *d = &ds[i];
+        if (d->kind == 1 && d->t == &model->tensors[0]) swat_fault_in_save(st->step, rank);
+        if (d->kind == 3) {
+            failed = write_scalar(fid, path, d->name, scalars[i - (nds - 3)], rank == 0, &pl,
+                                  &pieces[i], err);
+        } else {
+            const swat_real *base = d->kind == 0 ? params + lo : d->kind == 1 ? m : v;
             size_t a, b;
-            intersect(t, lo, hi, &a, &b);
-            dataset_path(name, sizeof name, kind, t);
-            const swat_real *src = b > a ? base + (t->offset + a - lo) : NULL;
-            failed = write_tensor(fid, path, name, t, src, a, b, &pl, err);
-            if (swat_comm_agree(c, failed, err)) goto done;
+            intersect(d->t, lo, hi, &a, &b);
+            const swat_real *src = b > a ? base + (d->t->offset + a - lo) : NULL;
+            failed = write_tensor(fid, path, d->name, d->t, src, a, b, &pl, &pieces[i], err);
         }
+        if (swat_comm_agree(c, failed, err)) goto done;
     }
-    failed = write_scalar(fid, path, "/train/step", st->step, rank == 0, &pl, err) ||
-             write_scalar(fid, path, "/train/samples_seen", st->samples_seen, rank == 0, &pl, err) ||
-             write_scalar(fid, path, "/train/tokens_seen", st->tokens_seen, rank == 0, &pl, err);
+    /* every rank learns every dataset's checksum, then attaches it (metadata
+     * writes are collective: all ranks write the same values) */
+    swat_comm_allreduce_ordered(c, pieces, nds, sizeof *pieces, crc_merge);
+    for (int i = 0; i < nds && !failed; i++) {
+        /* the shards [lo, hi) of the ranks tile the flat buffer in rank order */
+        SWAT_ASSERT(crc_whole(&pieces[i], ds[i].bytes));
+        hid_t dset = H5Dopen2(fid, ds[i].name, H5P_DEFAULT);
+        if (dset < 0) failed = h5_fail(err, "%s: dataset %s", path, ds[i].name);
+        else failed = attr_write_crc(dset, path, ds[i].name, (uint32_t)pieces[i].crc, err);
+        if (dset >= 0) H5Dclose(dset);
+    }
     if (swat_comm_agree(c, failed, err)) goto done;
 
     herr_t closed = H5Fclose(fid);
@@ -641,6 +931,8 @@ done:
     plists_close(&pl);
     if (fapl >= 0) H5Pclose(fapl);
     free(config_text);
+    swat_free(ds);
+    swat_free(pieces);
     return rc;
 }
 
@@ -684,6 +976,39 @@ static int check_state(const swat_ckpt_state *s, const char *file, char *err)
     return 0;
 }
 
+/* Collective. The datasets with a crc32 whose pieces did not tile them in
+ * rank order (ranges that overlap, or leave parts unread) are read again by
+ * equal blocks, as stored, for the checksum alone; their pieces are replaced.
+ * Every rank takes the same decisions: the pieces are the same everywhere. */
+static int recheck_untiled(swat_comm *c, hid_t fid, const char *file, ckpt_dataset *ds,
+                           crc_piece *pieces, int nds, hid_t dxpl, char *err)
+{
+    int world = swat_comm_size(c, SWAT_SCOPE_WORLD), rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
+    int *which = swat_malloc(sizeof *which * (size_t)nds), n = 0, failed = 0;
+    for (int i = 0; i < nds; i++)
+        if (ds[i].has_crc && !crc_whole(&pieces[i], ds[i].bytes)) which[n++] = i;
+    /* only tensors can be untiled: a /train scalar is read whole by rank 0 */
+    crc_piece *again = swat_calloc(sizeof *again * (size_t)(n ? n : 1));
+    for (int j = 0; j < n && !failed; j++) {
+        ckpt_dataset *d = &ds[which[j]];
+        SWAT_ASSERT(d->t != NULL);
+        size_t numel = d->t->numel;
+        size_t a = numel * (size_t)rank / (size_t)world, b = numel * (size_t)(rank + 1) / (size_t)world;
+        failed = read_tensor(fid, file, d, d->t, NULL, a, b, 1, dxpl, &again[j], err);
+        failed = swat_comm_agree(c, failed, err);
+    }
+    if (!failed && n > 0) {
+        swat_comm_allreduce_ordered(c, again, n, sizeof *again, crc_merge);
+        for (int j = 0; j < n; j++) {
+            SWAT_ASSERT(crc_whole(&again[j], ds[which[j]].bytes));
+            pieces[which[j]] = again[j];
+        }
+    }
+    swat_free(which);
+    swat_free(again);
+    return failed ? -1 : 0;
+}
+
 int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat_real *params,
                    swat_real *m, swat_real *v, size_t lo, size_t hi, swat_ckpt_state *st,
                    char *err)
@@ -694,7 +1019,10 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
     hid_t fapl = -1, fid = -1, dxpl = -1;
     swat_config *file_cfg = swat_malloc(sizeof *file_cfg);
     swat_ckpt_state s = {0};
-    int failed = 0, rc = -1;
+    ckpt_dataset *ds = NULL;
+    crc_piece *pieces = NULL;
+    int rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
+    int nds = 0, failed = 0, rc = -1;
     err[0] = '\0';
 
     if ((fapl = make_fapl(c, path, err)) < 0) failed = -1;
@@ -724,18 +1052,33 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
     }
     if (swat_comm_agree(c, failed, err)) goto done;
 
-    for (int kind = 0; kind < (m ? 3 : 1); kind++) {
-        swat_real *base = kind == 0 ? params + lo : kind == 1 ? m : v;
-        for (int i = 0; i < model->ntensors; i++) {
-            const swat_tensor *t = &model->tensors[i];
-            char name[SWAT_TENSOR_NAME_LEN + 32];
+    /* every tensor read by its shards (checksumming them), then the /train
+     * scalars (rank 0), then one ordered all-reduce joins the checksums */
+    ds = dataset_table(model, m != NULL, &nds);
+    pieces = swat_calloc(sizeof *pieces * (size_t)nds);
+    for (int i = 0; i < nds; i++) {
+        ckpt_dataset *d = &ds[i];
+        if (d->kind == 3) {
+            failed = read_scalar(fid, path, d, rank == 0, dxpl, &pieces[i], err);
+        } else {
+            swat_real *base = d->kind == 0 ? params + lo : d->kind == 1 ? m : v;
             size_t a, b;
-            intersect(t, lo, hi, &a, &b);
-            dataset_path(name, sizeof name, kind, t);
-            swat_real *dst = b > a ? base + (t->offset + a - lo) : NULL;
-            failed = read_tensor(fid, path, name, t, dst, a, b, dxpl, err);
-            if (swat_comm_agree(c, failed, err)) goto done;
+            intersect(d->t, lo, hi, &a, &b);
+            swat_real *dst = b > a ? base + (d->t->offset + a - lo) : NULL;
+            failed = read_tensor(fid, path, d, d->t, dst, a, b, 0, dxpl, &pieces[i], err);
         }
+        if (swat_comm_agree(c, failed, err)) goto done;
+    }
+    swat_comm_allreduce_ordered(c, pieces, nds, sizeof *pieces, crc_merge);
+    failed = recheck_untiled(c, fid, path, ds, pieces, nds, dxpl, err);
+    if (swat_comm_agree(c, failed, err)) goto done;
+    for (int i = 0; i < nds; i++) {
+        const ckpt_dataset *d = &ds[i];
+        if (!d->has_crc || (uint32_t)pieces[i].crc == d->stored) continue;
+        swat_errf(err, "%s: dataset %s: data does not match its crc32 (stored %08x, computed %08x)",
+                  path, d->name, (unsigned)d->stored, (unsigned)pieces[i].crc);
+        rc = SWAT_CKPT_CORRUPT;
+        goto done;
     }
     if (st) *st = s;
     rc = 0;
@@ -744,5 +1087,7 @@ done:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (fapl >= 0) H5Pclose(fapl);
     swat_free(file_cfg);
+    swat_free(ds);
+    swat_free(pieces);
     return rc;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* comm.c: every MPI call of swat (SPEC §4): start-up and abort, the sequence-
- * and data-parallel communicators, the halo shift between sequence chunks, and
- * the collectives of the update (gradient reduce-scatter, parameter all-gather,
- * scalar all-reduces).
+/* comm.c: every MPI call of swat: start-up and abort, the sequence- and
+ * data-parallel communicators (README "Parallel layout"), the halo shift
+ * between sequence chunks, the collectives of the update (gradient
+ * reduce-scatter, parameter all-gather, scalar all-reduces), the agreement on
+ * an error and the ordered reduction of checkpoint checksums.
  *
  * Why it is shaped so:
  *   - The library talks only on communicators it owns: a dup of MPI_COMM_WORLD
@@ -26,7 +27,7 @@
  * atomics). Open MPI's reduction algorithms (coll/tuned) are selected from the
  * communicator size and the message size only, and each fixes the order of the
  * additions, so the same layout gives bit-identical sums run to run. A
- * different world size or sp may round differently (SPEC §4: "up to float
+ * different world size or sp may round differently (results agree "up to float
  * rounding"). Chunk boundaries depend only on the element count.
  *
  * Statistics (swat_comm_stats), what is counted:
@@ -34,7 +35,7 @@
  *                have a neighbour to send to (ends with nothing to send add 0);
  *   reduce_bytes the bytes this rank puts into a collective: all-reduce
  *                n·sizeof(element) (swat_real, double, int for `any`, int64 for
- *                max_i64); reduce-scatter the full buffer world·shard·
+ *                max_i64, the record size for the ordered one); reduce-scatter the full buffer world·shard·
  *                sizeof(swat_real); all-gather its own block shard·
  *                sizeof(swat_real); broadcast `bytes` on the root, 0 elsewhere;
  *                barrier 0. Bytes of the wire protocol are not modelled;
@@ -327,6 +328,37 @@ int64_t swat_comm_max_i64(swat_comm *c, int64_t x)
     c->stats.wait_s += swat_now() - t0;
     c->stats.reduce_bytes += (double)sizeof(int64_t);
     return x;
+}
+
+/* The merge of the ordered reduction in flight: an MPI user operation has no
+ * context argument, and only the main thread calls MPI (FUNNELED). */
+static void (*ordered_merge)(const void *left, void *right, int k);
+
+static void ordered_op(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    ordered_merge(in, inout, *len); /* MPI: inout = in ∘ inout, in from lower ranks */
+}
+
+void swat_comm_allreduce_ordered(swat_comm *c, void *buf, int n, size_t size,
+                                 void (*merge)(const void *left, void *right, int k))
+{
+    SWAT_ASSERT(c != NULL && n >= 0 && size > 0 && size <= (size_t)INT_MAX && merge != NULL);
+    SWAT_ASSERT(ordered_merge == NULL); /* not reentrant */
+    MPI_Datatype record;
+    MPI_Op op;
+    /* one datatype per record: MPI may cut a buffer into segments, never a record */
+    MPI_CALL(MPI_Type_contiguous, ((int)size, MPI_BYTE, &record));
+    MPI_CALL(MPI_Type_commit, (&record));
+    MPI_CALL(MPI_Op_create, (ordered_op, 0 /* not commutative: rank order kept */, &op));
+    ordered_merge = merge;
+    double t0 = swat_now();
+    MPI_CALL(MPI_Allreduce, (MPI_IN_PLACE, buf, n, record, op, c->world));
+    c->stats.wait_s += swat_now() - t0;
+    c->stats.reduce_bytes += (double)n * (double)size;
+    ordered_merge = NULL;
+    MPI_CALL(MPI_Op_free, (&op));
+    MPI_CALL(MPI_Type_free, (&record));
 }
 
 int swat_comm_agree(swat_comm *c, int rc, char *err)

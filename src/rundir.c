@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,30 @@ static void prune(const char *dir, int keep, long long saved)
     if (d) closedir(d);
 }
 
+/* Appends "name (reason)" for a checkpoint passed over to `tried`
+ * (SWAT_ERR_LEN bytes, ", "-separated); `why` is "<path>: reason". */
+static void note_unusable(char *tried, const char *path, const char *why)
+{
+    const char *reason = why, *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    size_t pre = strlen(path) + 2;
+    if (strlen(why) > pre && strncmp(why, path, pre - 2) == 0 && why[pre - 2] == ':')
+        reason = why + pre;
+    size_t used = strlen(tried);
+    if (used + 1 < SWAT_ERR_LEN)
+        snprintf(tried + used, SWAT_ERR_LEN - used, "%s%s (%.160s)", used ? ", " : "", name,
+                 reason);
+}
+
+/* The step in the name of a checkpoint path (…/ckpt-<8 digits>.h5). */
+static long long step_of_path(const char *path)
+{
+    const char *name = strrchr(path, '/');
+    long long step = ckpt_name_step(name ? name + 1 : path);
+    SWAT_ASSERT(step >= 0);
+    return step;
+}
+
 /* ---- public --------------------------------------------------------------------------- */
 
 int swat_rundir_save(swat_comm *c, const char *dir, const swat_config *cfg,
@@ -194,43 +219,79 @@ done:
     return rc;
 }
 
-int swat_rundir_find_latest(const char *dir, char *path_out, size_t path_len, char *err)
+/* Rank 0. The newest checkpoint of dir older than step `below` that
+ * swat_ckpt_probe accepts: 0 and its path, 1 when there is none (every file
+ * passed over is appended to `tried` as "name (reason)"), −1 on error. */
+static int newest_usable(const char *dir, long long below, char *path_out, size_t path_len,
+                         char *tried, char *err)
 {
     ckpt_entry *e;
     int n = list_checkpoints(dir, &e);
     if (n < 0) return swat_errf(err, "cannot read directory %s: %s", dir, strerror(errno));
-    if (n == 0) return 1;
-
-    char tried[SWAT_ERR_LEN] = "";
-    size_t used = 0;
     for (int i = 0; i < n; i++) {
+        if (e[i].step >= below) continue;
         char path[SWAT_PATH_LEN + CKPT_NAME_LEN + 2], why[SWAT_ERR_LEN];
         snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
         if (swat_ckpt_probe(path, why) == 0) {
-            if (strlen(path) >= path_len) {
-                swat_free(e);
-                return swat_errf(err, "checkpoint path too long: %.80s…", path);
-            }
-            strcpy(path_out, path);
             swat_free(e);
-            /* one line for the newer files passed over; none when no file is
-             * usable, since the error then lists them */
-            if (used) swat_warn("skipping unusable newer checkpoint(s) in %s: %s", dir, tried);
+            if (strlen(path) >= path_len)
+                return swat_errf(err, "checkpoint path too long: %.80s…", path);
+            strcpy(path_out, path);
             return 0;
         }
-        /* "<path>: reason" → "reason" */
-        const char *reason = why;
-        size_t pre = strlen(path) + 2;
-        if (strlen(why) > pre && strncmp(why, path, pre - 2) == 0 && why[pre - 2] == ':')
-            reason = why + pre;
-        if (used < sizeof tried) {
-            int k = snprintf(tried + used, sizeof tried - used, "%s%s (%.120s)", used ? ", " : "",
-                             e[i].name, reason);
-            used += k > 0 ? (size_t)k : 0;
-        }
+        note_unusable(tried, path, why);
     }
     swat_free(e);
-    return swat_errf(err, "no usable checkpoint in %s: %s", dir, tried);
+    return 1;
+}
+
+int swat_rundir_find_latest(const char *dir, char *path_out, size_t path_len, char *err)
+{
+    char tried[SWAT_ERR_LEN] = "";
+    int rc = newest_usable(dir, LLONG_MAX, path_out, path_len, tried, err);
+    if (rc < 0) return -1;
+    if (rc == 1) return tried[0] ? swat_errf(err, "no usable checkpoint in %s: %s", dir, tried) : 1;
+    /* one line for the newer files passed over; none when no file is usable,
+     * since the error then lists them */
+    if (tried[0]) swat_warn("skipping unusable newer checkpoint(s) in %s: %s", dir, tried);
+    return 0;
+}
+
+int swat_rundir_resume(swat_comm *c, const char *dir, const swat_model *model,
+                       swat_real *params, swat_real *m, swat_real *v, size_t lo, size_t hi,
+                       swat_ckpt_state *st, char *path_out, size_t path_len, char *err)
+{
+    int rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
+    char tried[SWAT_ERR_LEN] = "", path[SWAT_PATH_LEN];
+    long long below = LLONG_MAX;
+    err[0] = '\0';
+    for (;;) {
+        /* rank 0 picks the candidate (file names and a serial probe) … */
+        int found = 0;
+        path[0] = '\0';
+        if (rank == 0) {
+            found = newest_usable(dir, below, path, sizeof path, tried, err);
+            if (found == 1 && tried[0])
+                found = swat_errf(err, "no usable checkpoint in %s: %s", dir, tried);
+        }
+        if (swat_comm_agree(c, found < 0, err)) return -1;
+        swat_comm_bcast(c, &found, sizeof found, 0);
+        if (found == 1) return 1;
+        swat_comm_bcast(c, path, sizeof path, 0);
+        /* … and every rank loads it; damaged data sends them to an older one */
+        int rc = swat_ckpt_load(c, path, model, params, m, v, lo, hi, st, err);
+        if (rc == SWAT_CKPT_CORRUPT) {
+            if (rank == 0) note_unusable(tried, path, err);
+            below = step_of_path(path);
+            continue;
+        }
+        if (rc != 0) return -1;
+        if (strlen(path) >= path_len) return swat_errf(err, "checkpoint path too long: %.80s…", path);
+        strcpy(path_out, path);
+        if (rank == 0 && tried[0])
+            swat_warn("skipping unusable newer checkpoint(s) in %s: %s", dir, tried);
+        return 0;
+    }
 }
 
 int swat_rundir_trim_metrics(const char *dir, int64_t keep_upto, char *err)

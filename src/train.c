@@ -40,24 +40,16 @@ static int open_data(swat_trainer *tr, char *err)
     return 0;
 }
 
-/* Resume from the newest checkpoint, else init_from, else the seed. */
+/* Resume from the newest usable checkpoint, else init_from, else the seed. */
 static int load_state(swat_trainer *tr, char *err)
 {
     swat_model *m = tr->model;
-    char path[SWAT_PATH_LEN] = "";
-    int found = 0;
-    if (tr->rank == 0) {
-        found = swat_rundir_find_latest(tr->cfg.checkpoint.dir, path, sizeof path, err);
-        if (found == 0) found = 2; /* a checkpoint to resume */
-    }
-    if (swat_comm_agree(tr->comm, found < 0 ? -1 : 0, err)) return -1;
-    swat_comm_bcast(tr->comm, &found, sizeof found, 0);
-    swat_comm_bcast(tr->comm, path, sizeof path, 0);
-
-    if (found == 2) {
-        swat_ckpt_state st;
-        if (swat_ckpt_load(tr->comm, path, m, m->params, tr->m, tr->v, tr->lo, tr->hi, &st, err))
-            return -1;
+    char path[SWAT_PATH_LEN];
+    swat_ckpt_state st;
+    int found = swat_rundir_resume(tr->comm, tr->cfg.checkpoint.dir, m, m->params, tr->m, tr->v,
+                                   tr->lo, tr->hi, &st, path, sizeof path, err);
+    if (found < 0) return -1;
+    if (found == 0) {
         tr->step = st.step;
         snprintf(tr->resumed_from, sizeof tr->resumed_from, "%s", path);
         swat_info("resuming from %s at step %lld (saved by %lld ranks, sp %lld)", path,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""check_ckpt_h5py.py: checks a swat checkpoint against SPEC §5 with h5py, a
-reader independent of ckpt.c.
+"""check_ckpt_h5py.py: checks a swat checkpoint against its documented layout
+(docs/checkpoint-format.md) with h5py and zlib, readers independent of ckpt.c.
 
 usage: python3 tests/check_ckpt_h5py.py CKPT.h5 [--optimizer]
            [--step N] [--world-size N] [--no-values]
@@ -12,8 +12,10 @@ every dataset path the resolved config implies (the config attribute gives V,
 d, L, f and tie_word_embeddings), each float32 little-endian with its SPEC
 shape, no dataset the SPEC does not name, /lm_head only when untied, the
 moments under /optimizer/exp_avg and /optimizer/exp_avg_sq when present (and
-required with --optimizer), the /train scalars, and that every value is
-finite (skip with --no-values on very large files).
+required with --optimizer), the /train scalars, that every dataset carries
+a crc32 attribute (uint32 scalar) equal to zlib.crc32 of its data as
+little-endian C-order bytes, and that every value is finite (skip the last
+two with --no-values on very large files).
 
 Exits 0 when everything matches; otherwise prints one line per mismatch to
 stderr and exits 1 (2 when the file cannot be read at all).
@@ -22,6 +24,7 @@ import argparse
 import configparser
 import re
 import sys
+import zlib
 
 try:
     import h5py
@@ -72,6 +75,7 @@ def main():
     args = ap.parse_args()
     errors = []
     bad = errors.append
+    checked = []  # datasets whose crc32 was recomputed
 
     try:
         f = h5py.File(args.path, "r")
@@ -171,12 +175,26 @@ def main():
         for name in seen:
             if name not in want and not name.startswith("/train/"):
                 bad(f"unexpected dataset {name}")
+            d = f[name]
+            crc = d.attrs.get("crc32")
+            if crc is None:
+                bad(f"dataset {name} has no crc32 attribute")
+            elif getattr(crc, "dtype", None) != np.dtype("uint32") or np.shape(crc) not in ((), (1,)):
+                bad(f"dataset {name}: attribute crc32 is {getattr(crc, 'dtype', type(crc))} "
+                    f"{np.shape(crc)}, not a uint32 scalar")
+            elif not args.no_values:
+                raw = np.ascontiguousarray(d[()]).astype(d.dtype.newbyteorder("<"), copy=False)
+                got = zlib.crc32(raw.tobytes())
+                if got != int(np.ravel(crc)[0]):
+                    bad(f"dataset {name}: crc32 attribute {int(np.ravel(crc)[0]):08x}, "
+                        f"zlib.crc32 of the data {got:08x}")
+                checked.append(name)
 
     if errors:
         for e in errors:
             print(f"check_ckpt_h5py: {args.path}: {e}", file=sys.stderr)
         return 1
-    print(f"check_ckpt_h5py: {args.path}: OK ({len(want)} tensors)")
+    print(f"check_ckpt_h5py: {args.path}: OK ({len(want)} tensors, {len(checked)} crc32 verified)")
     return 0
 
 

@@ -92,6 +92,16 @@ for name in ("ck-step", "ck-truncated"):
 os.makedirs(f"{w}/resume-fallback")
 shutil.copy(good, f"{w}/resume-fallback/ckpt-00000001.h5")
 shutil.copy(f"{w}/ck-truncated.h5", f"{w}/resume-fallback/ckpt-00000002.h5")
+# one bit flipped inside a tensor's data (bit 2 of a byte in the middle of
+# v_proj), the checkpoint's structure untouched: only its crc32 tells
+with h5py.File(good, "r") as f:
+    d = f["model/layers/0/attn/v_proj/weight"]
+    at = d.id.get_offset() + d.id.get_storage_size() // 2
+flip = bytearray(data); flip[at] ^= 4
+open(f"{w}/ck-data-flip.h5", "wb").write(flip)
+os.makedirs(f"{w}/resume-crc")
+shutil.copy(good, f"{w}/resume-crc/ckpt-00000001.h5")
+shutil.copy(f"{w}/ck-data-flip.h5", f"{w}/resume-crc/ckpt-00000002.h5")
 PY
 
 # expect NAME WANT_EXIT SUBSTRING NP PROGRAM ARGS...
@@ -198,6 +208,11 @@ ck ck-flipped      "checksum"
 expect eval-ckpt-truncated 2 "ck-truncated.h5"         1 $E "$work/ck-truncated.h5" --data tests/data/wisdom.txt
 expect eval-ckpt-step      2 "step = -5"               1 $E "$work/ck-step.h5" --data tests/data/wisdom.txt
 expect generate-ckpt-flip  2 "checksum"                1 $build/swat-generate "$work/ck-flipped.h5" --prompt hi
+# a bit flipped in a tensor's data: refused by init_from, swat-eval and
+# swat-generate, naming the dataset
+ck ck-data-flip    "dataset /model/layers/0/attn/v_proj/weight: data does not match its crc32"
+expect eval-ckpt-data-flip 2 "v_proj/weight: data does not match its crc32" 2 $E "$work/ck-data-flip.h5" --data tests/data/wisdom.txt
+expect generate-ckpt-data-flip 2 "v_proj/weight: data does not match its crc32" 1 $G "$work/ck-data-flip.h5" --prompt hi
 # resuming: a bad newest checkpoint alone stops the run; on a good one it is skipped
 expect resume-bad-step     2 "step = -5"               1 $T $cfg --set "checkpoint.dir=$work/resume-ck-step"
 expect resume-none-usable  2 "no usable checkpoint"    1 $T $cfg --set "checkpoint.dir=$work/resume-ck-truncated"
@@ -207,6 +222,16 @@ if [ $rc = 0 ] && printf '%s' "$out" | grep -q 'ckpt-00000002.h5' &&
     ok "$(printf '%-28s %s' resume-fallback "$(printf '%s\n' "$out" | grep -m1 'ckpt-00000002.h5')")"
 else
     not_ok "$(printf 'resume-fallback: exit %s\n%s' "$rc" "$out")"
+fi
+# a newest checkpoint whose data fails its crc32: the run resumes from the one
+# before, with one warning line naming the file and the dataset
+out=$(mpi 2 $T $cfg --set "checkpoint.dir=$work/resume-crc" --set train.steps=2 --set parallel.sp=2 2>&1); rc=$?
+warn=$(printf '%s\n' "$out" | grep -c 'warning: skipping unusable newer checkpoint(s) in .*ckpt-00000002.h5 (dataset /model/layers/0/attn/v_proj/weight: data does not match its crc32')
+if [ $rc = 0 ] && [ "$warn" = 1 ] && [ "$(printf '%s\n' "$out" | grep -c '^swat.*warning')" = 1 ] &&
+   printf '%s' "$out" | grep -q 'resuming from .*ckpt-00000001.h5 at step 1'; then
+    pass=$((pass + 1)); printf 'ok    %-28s %s\n' resume-crc-fallback "$(printf '%s\n' "$out" | grep -m1 'crc32')"
+else
+    fail=$((fail + 1)); printf 'FAIL  resume-crc-fallback: exit %s, %s warning lines\n%s\n' "$rc" "$warn" "$out"
 fi
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2

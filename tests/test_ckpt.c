@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_ckpt.c: HDF5 checkpoints (ckpt.c, SPEC §5) on 1, 2 and 4 ranks.
+/* test_ckpt.c: HDF5 checkpoints (ckpt.c, rundir.c; docs/checkpoint-format.md)
+ * on 1, 2 and 4 ranks.
  *
  * What is checked: a bit-exact round trip of parameters and both moments;
  * resharding (a file written by an uneven split of the flat index, with
@@ -10,8 +11,12 @@
  * find_latest); refusal of a different model, a missing optimizer, a missing
  * dataset, a wrong shape or dtype; failures of a save seen on every rank with
  * nothing under a final name; read_config; the root attributes (read here
- * through HDF5 directly, not through ckpt.c); and the layout as h5py sees it
- * (tests/check_ckpt_h5py.py).
+ * through HDF5 directly, not through ckpt.c); the crc32 of every dataset
+ * (against zlib here, and a flipped bit in a tensor's data, a moment or a
+ * /train scalar refused with the dataset named, on tiled and on overlapping
+ * reads; no attribute = unchecked; a float64 dataset's checksum; a malformed
+ * attribute; a resume falling back past damaged files); and the layout as
+ * h5py sees it (tests/check_ckpt_h5py.py, which recomputes every crc32).
  *
  * The test includes hdf5.h only to damage files and to inspect them
  * independently of the code under test.
@@ -32,9 +37,11 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "swat/ckpt.h"
 #include "swat/comm.h"
@@ -310,6 +317,55 @@ static void replace_dataset(const char *path, const char *name, hid_t type, hsiz
     H5Fclose(f);
 }
 
+/* The uint32 attribute crc32 of dataset `name`. */
+static int h5_attr_u32(hid_t fid, const char *name, uint32_t *out)
+{
+    hid_t d = H5Dopen2(fid, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t a = H5Aopen(d, "crc32", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int ok = t >= 0 && H5Tequal(t, H5T_STD_U32LE) > 0 && H5Aread(a, H5T_NATIVE_UINT32, out) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    H5Dclose(d);
+    return ok ? 0 : -1;
+}
+
+/* Flips bit `bit` of byte `byte` of dataset `name`'s raw data in the file,
+ * as a disk or a network would (the dataset is contiguous: one offset). */
+static void flip_bit(const char *path, const char *name, size_t byte, int bit)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+    haddr_t off = d >= 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0) H5Fclose(f);
+    CHECK(off != HADDR_UNDEF, "%s: no offset of %s", path, name);
+    int fd = open(path, O_RDWR);
+    unsigned char c = 0;
+    CHECK(fd >= 0 && pread(fd, &c, 1, (off_t)(off + byte)) == 1, "reading %s", path);
+    c ^= (unsigned char)(1u << bit);
+    CHECK(fd >= 0 && pwrite(fd, &c, 1, (off_t)(off + byte)) == 1, "writing %s", path);
+    if (fd >= 0) close(fd);
+}
+
+/* Replaces (or, with `what` = NULL, deletes) the crc32 attribute of a
+ * dataset: "string" writes a string, else the integer `value` as int64 (what
+ * h5py makes of a Python int). */
+static void set_crc_attr(const char *path, const char *name, const char *what, int64_t value)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    CHECK(d >= 0, "%s: %s", path, name);
+    if (H5Aexists(d, "crc32") > 0) H5Adelete(d, "crc32");
+    if (what && strcmp(what, "string") == 0)
+        h5_put_str(d, "crc32", "deadbeef", 0);
+    else if (what)
+        h5_put_int(d, "crc32", value, H5T_STD_I64LE);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
 /* ---- tests --------------------------------------------------------------------------- */
 
 static void test_shard(void **state)
@@ -329,7 +385,7 @@ static void test_shard(void **state)
 
 /* Root attributes and dataset properties, read with HDF5 directly. */
 static void inspect_file(const char *path, const swat_config *cfg, const swat_ckpt_state *st,
-                         int tie, int moments)
+                         const swat_model *model, int tie, int moments)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0, "cannot open %s", path);
@@ -380,6 +436,20 @@ static void inspect_file(const char *path, const swat_config *cfg, const swat_ck
     CHECK((H5Lexists(f, "/lm_head", H5P_DEFAULT) > 0) == !tie, "/lm_head present: %d, tied: %d",
           H5Lexists(f, "/lm_head", H5P_DEFAULT) > 0, tie);
     CHECK((H5Lexists(f, "/optimizer", H5P_DEFAULT) > 0) == moments, "/optimizer presence");
+    /* every parameter dataset's crc32 is zlib's CRC-32 of the float32 values
+     * this test holds (a little-endian machine: memory = file bytes) */
+    const uint16_t one = 1;
+    if (*(const unsigned char *)&one == 1 && model)
+        for (int i = 0; i < model->ntensors; i++) {
+            const swat_tensor *tt = &model->tensors[i];
+            char name[SWAT_TENSOR_NAME_LEN + 8];
+            snprintf(name, sizeof name, "/%s", tt->name);
+            uint32_t stored = 0;
+            uLong want = crc32(0, (const Bytef *)(model->params + tt->offset),
+                               (uInt)(tt->numel * sizeof(float)));
+            CHECK(h5_attr_u32(f, name, &stored) == 0 && stored == (uint32_t)want,
+                  "%s: crc32 %08x, zlib %08lx", name, (unsigned)stored, want);
+        }
     free(format);
     free(config);
     free(created);
@@ -439,7 +509,7 @@ static void roundtrip(int tie)
     CHECK_OK(swat_ckpt_load(g_comm, path, back, back->params, NULL, NULL, 0, np, NULL, err), err);
     CHECK(memcmp(back->params, model->params, sizeof(float) * n) == 0, "full read differs");
 
-    if (g_rank == 0) inspect_file(path, &cfg, &st, tie, 1);
+    if (g_rank == 0) inspect_file(path, &cfg, &st, model, tie, 1);
     free(m);
     free(v);
     free(m2);
@@ -894,6 +964,198 @@ static void test_save_errors(void **state)
     verdict();
 }
 
+/* A bit flipped in the data of a tensor, a moment or a /train scalar is
+ * refused with the dataset named (SWAT_CKPT_CORRUPT), whether the ranks'
+ * ranges tile the tensors or overlap; data not read is not judged; without
+ * the attribute a dataset loads unchecked; a malformed attribute is bad
+ * input (−1); a float64 dataset is checked on its own bytes. */
+static void test_crc(void **state)
+{
+    (void)state;
+    char err[SWAT_ERR_LEN] = "", dir[SWAT_PATH_LEN], path[SWAT_PATH_LEN], p2[SWAT_PATH_LEN];
+    swat_config cfg;
+    make_config(&cfg, 12, 0);
+    swat_model *model = make_model(&cfg), *back = swat_model_create(&cfg.model, (size_t)g_world);
+    size_t n = model->nparams, np = model->nparams_pad, lo, hi;
+    swat_ckpt_shard(np, g_world, g_rank, &lo, &hi);
+    float *m = calloc(np + 1, sizeof *m), *v = calloc(np + 1, sizeof *v);
+    for (size_t i = 0; i < hi - lo; i++) m[i] = v[i] = moment(lo + i, g_rank, 0);
+    new_dir(dir, "crc");
+    swat_ckpt_state st = state_at(4);
+    CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, m, v, lo, hi, &st, 3, err),
+             err);
+    ckpt_path(path, dir, 4);
+    const char *vp = "/model/layers/1/attn/v_proj/weight";
+    const swat_tensor *vt = swat_model_find(model, vp + 1);
+    const char *cases[] = {"flip-param", "flip-moment", "flip-train", "no-attr", "string-attr",
+                           "range-attr", "float64"};
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        pathf(p2, "%s/%s.h5", dir, cases[k]);
+        if (g_rank == 0) copy_file(path, p2);
+    }
+    if (g_rank == 0) {
+        /* one bit in the middle of v_proj (bit 3 of a mantissa byte) */
+        pathf(p2, "%s/flip-param.h5", dir);
+        flip_bit(p2, vp, vt->numel * 2 + 1, 3);
+        pathf(p2, "%s/flip-moment.h5", dir);
+        flip_bit(p2, "/optimizer/exp_avg_sq/model/norm/weight", 5, 0);
+        pathf(p2, "%s/flip-train.h5", dir);
+        flip_bit(p2, "/train/samples_seen", 0, 6);
+        pathf(p2, "%s/no-attr.h5", dir);
+        flip_bit(p2, vp, vt->numel * 2 + 1, 3);
+        set_crc_attr(p2, vp, NULL, 0);
+        pathf(p2, "%s/string-attr.h5", dir);
+        set_crc_attr(p2, vp, "string", 0);
+        pathf(p2, "%s/range-attr.h5", dir);
+        set_crc_attr(p2, vp, "int", (int64_t)1 << 33);
+        /* float64 with the crc32 of its own 8-byte values, as h5py would make it */
+        pathf(p2, "%s/float64.h5", dir);
+        replace_dataset(p2, "/model/norm/weight", H5T_IEEE_F64LE, 12);
+        double want[12];
+        for (int i = 0; i < 12; i++) want[i] = 0.5 + (double)i;
+        set_crc_attr(p2, "/model/norm/weight", "int",
+                     (int64_t)crc32(0, (const Bytef *)want, sizeof want));
+    }
+    swat_comm_barrier(g_comm);
+
+    /* the intact file, tiled and overlapping (every rank reads everything) */
+    CHECK_OK(swat_ckpt_load(g_comm, path, back, back->params, m, v, lo, hi, NULL, err), err);
+    CHECK_OK(swat_ckpt_load(g_comm, path, back, back->params, NULL, NULL, 0, np, NULL, err), err);
+    /* a flipped parameter bit, both ways */
+    pathf(p2, "%s/flip-param.h5", dir);
+    err[0] = '\0';
+    int rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, vp) && strstr(err, "crc32") &&
+              strstr(err, "flip-param.h5"),
+          "flipped parameter (tiled): %d %s", rc, err);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, 0, np, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, vp), "flipped parameter (overlapping): %d %s", rc,
+          err);
+    /* a range that leaves v_proj to rank 0 alone, from the middle on: the
+     * other part is checked by the canonical read */
+    size_t mid = vt->offset + vt->numel / 2;
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, g_rank == 0 ? mid : np,
+                        np, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, vp), "flipped parameter (partial read): %d %s",
+          rc, err);
+    /* a flipped moment: found when the moments are read, not otherwise */
+    pathf(p2, "%s/flip-moment.h5", dir);
+    CHECK_OK(swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err), err);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, m, v, lo, hi, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, "/optimizer/exp_avg_sq/model/norm/weight"),
+          "flipped moment: %d %s", rc, err);
+    pathf(p2, "%s/flip-train.h5", dir);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, "/train/samples_seen"), "flipped /train: %d %s",
+          rc, err);
+    /* no attribute: read unchecked, and the flipped value arrives */
+    pathf(p2, "%s/no-attr.h5", dir);
+    CHECK_OK(swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, 0, np, NULL, err), err);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += memcmp(&back->params[i], &model->params[i], 4) != 0;
+    CHECK(differ == 1, "%zu parameters differ after a one-bit flip read unchecked", differ);
+    /* malformed attributes are refused as such */
+    pathf(p2, "%s/string-attr.h5", dir);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err);
+    CHECK(rc == -1 && strstr(err, "crc32 is not an integer") && strstr(err, vp),
+          "string crc32: %d %s", rc, err);
+    pathf(p2, "%s/range-attr.h5", dir);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err);
+    CHECK(rc == -1 && strstr(err, "8589934592 is not a CRC-32"), "crc32 out of range: %d %s", rc,
+          err);
+    /* float64: checked on its 8-byte values, then converted */
+    pathf(p2, "%s/float64.h5", dir);
+    CHECK_OK(swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, 0, np, NULL, err), err);
+    const swat_tensor *norm = swat_model_find(model, "model/norm/weight");
+    CHECK(back->params[norm->offset + 11] == 11.5f, "float64 norm[11] = %g",
+          back->params[norm->offset + 11]);
+    if (g_rank == 0) set_crc_attr(p2, "/model/norm/weight", "int", 12345);
+    swat_comm_barrier(g_comm);
+    err[0] = '\0';
+    rc = swat_ckpt_load(g_comm, p2, back, back->params, NULL, NULL, lo, hi, NULL, err);
+    CHECK(rc == SWAT_CKPT_CORRUPT && strstr(err, "/model/norm/weight") && strstr(err, "00003039"),
+          "float64 with a wrong crc32: %d %s", rc, err);
+    free(m);
+    free(v);
+    swat_model_free(model);
+    swat_model_free(back);
+    verdict();
+}
+
+/* swat_rundir_resume walks back past damaged checkpoints to the newest whose
+ * data checks out; if none does, it says so for each; a model mismatch is
+ * not skipped over. */
+static void test_resume_fallback(void **state)
+{
+    (void)state;
+    char err[SWAT_ERR_LEN] = "", dir[SWAT_PATH_LEN], path[SWAT_PATH_LEN], got[SWAT_PATH_LEN];
+    swat_config cfg, wider;
+    make_config(&cfg, 12, 1);
+    make_config(&wider, 16, 1);
+    swat_model *model = make_model(&cfg), *back = swat_model_create(&cfg.model, (size_t)g_world);
+    swat_model *mw = swat_model_create(&wider.model, (size_t)g_world);
+    size_t lo, hi, wlo, whi;
+    swat_ckpt_shard(model->nparams_pad, g_world, g_rank, &lo, &hi);
+    swat_ckpt_shard(mw->nparams_pad, g_world, g_rank, &wlo, &whi);
+    float *m = calloc(hi - lo + 1, sizeof *m), *v = calloc(hi - lo + 1, sizeof *v);
+    new_dir(dir, "fallback");
+    CHECK(swat_rundir_resume(g_comm, dir, back, back->params, m, v, lo, hi, NULL, got, sizeof got,
+                             err) == 1,
+          "empty directory: %s", err);
+    for (int64_t step = 1; step <= 3; step++) {
+        swat_ckpt_state st = state_at(step);
+        CHECK_OK(swat_rundir_save(g_comm, dir, &cfg, model, model->params, m, v, lo, hi, &st, 5,
+                                  err),
+                 err);
+    }
+    swat_ckpt_state st = {0};
+    const char *wq = "/model/layers/0/attn/q_proj/weight";
+    for (int damaged = 3; damaged >= 0; damaged--) {
+        if (g_rank == 0 && damaged >= 1) {
+            ckpt_path(path, dir, damaged);
+            flip_bit(path, damaged == 2 ? "/optimizer/exp_avg/model/norm/weight" : wq, 7, 1);
+        }
+        swat_comm_barrier(g_comm);
+        err[0] = '\0';
+        int rc = swat_rundir_resume(g_comm, dir, back, back->params, m, v, lo, hi, &st, got,
+                                    sizeof got, err);
+        if (damaged > 1) {
+            ckpt_path(path, dir, damaged - 1);
+            CHECK(rc == 0 && strcmp(got, path) == 0 && st.step == damaged - 1,
+                  "newest %d damaged: rc %d, resumed from '%s' (step %lld): %s", damaged, rc, got,
+                  (long long)st.step, err);
+        } else if (damaged == 1) {
+            CHECK(rc == -1 && strstr(err, "no usable checkpoint") &&
+                      strstr(err, "ckpt-00000001.h5 (dataset /model/layers/0") &&
+                      strstr(err, "ckpt-00000002.h5 (dataset /optimizer/exp_avg/") &&
+                      strstr(err, "ckpt-00000003.h5"),
+                  "all damaged: rc %d: %s", rc, err);
+        } else {
+            /* a good checkpoint of another model on top: refused, not skipped */
+            swat_ckpt_state s4 = state_at(4);
+            CHECK_OK(swat_rundir_save(g_comm, dir, &wider, mw, mw->params, NULL, NULL, wlo, whi,
+                                      &s4, 5, err),
+                     err);
+            err[0] = '\0';
+            rc = swat_rundir_resume(g_comm, dir, back, back->params, m, v, lo, hi, &st, got,
+                                    sizeof got, err);
+            CHECK(rc == -1 && strstr(err, "hidden_size"), "other model: rc %d: %s", rc, err);
+        }
+    }
+    free(m);
+    free(v);
+    swat_model_free(model);
+    swat_model_free(back);
+    swat_model_free(mw);
+    verdict();
+}
+
 /* The interpreter of the Python checks: SWAT_PYTHON, which ctest sets to one
  * that configure found with h5py; python3 when run by hand. */
 static const char *python(void)
@@ -922,6 +1184,7 @@ static void test_h5py(void **state)
         char cmd[SWAT_PATH_LEN + 64];
         snprintf(cmd, sizeof cmd, "'%s' -c 'import h5py' >/dev/null 2>&1", python());
         have = system(cmd) == 0;
+        if (!have) fprintf(stderr, "test_h5py: %s cannot import h5py: skipped (set SWAT_PYTHON)\n", python());
     }
     swat_comm_bcast(g_comm, &have, sizeof have, 0);
     if (!have && must) fail_msg("SWAT_PYTHON=%s cannot import h5py", python());
@@ -947,9 +1210,16 @@ static void test_h5py(void **state)
                      tie ? "" : " --optimizer");
             CHECK(run_checker(path, flags) == 0, "check_ckpt_h5py.py %s %s failed", path, flags);
             if (tie) {
-                /* the checker can fail: moments asked for but absent, a dataset gone */
+                /* the checker can fail: moments asked for but absent, a bit of
+                 * data flipped, a dataset gone */
                 CHECK(run_checker(path, "--optimizer 2>/dev/null") != 0,
                       "checker accepted a file without moments");
+                char p2[SWAT_PATH_LEN];
+                pathf(p2, "%s/flipped.h5", dir);
+                copy_file(path, p2);
+                flip_bit(p2, "/model/layers/1/mlp/up_proj/weight", 17, 5);
+                CHECK(run_checker(p2, "2>/dev/null") != 0,
+                      "checker accepted a flipped bit in up_proj's data");
                 replace_dataset(path, "/model/layers/0/attn/k_proj/weight", -1, 0);
                 CHECK(run_checker(path, "2>/dev/null") != 0,
                       "checker accepted a file without k_proj");
@@ -990,6 +1260,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_keep),           cmocka_unit_test(test_find_latest),
         cmocka_unit_test(test_model_mismatch), cmocka_unit_test(test_bad_datasets),
         cmocka_unit_test(test_read_config),    cmocka_unit_test(test_save_errors),
+        cmocka_unit_test(test_crc),            cmocka_unit_test(test_resume_fallback),
         cmocka_unit_test(test_h5py),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -505,6 +505,71 @@ static void test_stats(void **state)
     verdict();
 }
 
+/* The failure of some ranks becomes the failure of all, with the message of
+ * the lowest failing rank; no failure leaves err alone. */
+static void test_agree(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    char err[SWAT_ERR_LEN];
+    snprintf(err, sizeof err, "untouched");
+    int none = swat_comm_agree(c, 0, err);
+    CHECK(none == 0 && strcmp(err, "untouched") == 0, "no failure: %d '%s'", none, err);
+    int low = g_world > 1 ? 1 : 0; /* the lowest failing rank: 1 (or 0 alone) */
+    snprintf(err, sizeof err, "rank %d failed", g_rank);
+    int any = swat_comm_agree(c, g_rank >= low, err);
+    char want[64];
+    snprintf(want, sizeof want, "rank %d failed", low);
+    CHECK(any == -1 && strcmp(err, want) == 0, "agree: %d '%s', want '%s'", any, err, want);
+    swat_comm_free(c);
+    verdict();
+}
+
+/* An affine map x -> a·x + b (mod 2^64): composition is associative and not
+ * commutative, so the result shows the order of the merge. */
+typedef struct affine {
+    uint64_t a, b;
+} affine;
+
+/* right = left then right (left applied first, from the lower ranks). */
+static void affine_merge(const void *left, void *right, int k)
+{
+    for (int i = 0; i < k; i++) {
+        affine l, r;
+        memcpy(&l, (const char *)left + (size_t)i * sizeof l, sizeof l);
+        memcpy(&r, (char *)right + (size_t)i * sizeof r, sizeof r);
+        affine out = {r.a * l.a, r.a * l.b + r.b};
+        memcpy((char *)right + (size_t)i * sizeof out, &out, sizeof out);
+    }
+}
+
+static void test_allreduce_ordered(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    enum { N = 300 }; /* enough records for MPI to cut the buffer into segments */
+    affine *x = malloc(sizeof *x * N);
+    for (int i = 0; i < N; i++) x[i] = (affine){3 + 2 * (uint64_t)g_rank + (uint64_t)i, 7 * (uint64_t)g_rank + 1};
+    swat_comm_allreduce_ordered(c, x, N, sizeof *x, affine_merge);
+    int bad = 0;
+    for (int i = 0; i < N && !bad; i++) {
+        affine want = {1, 0};
+        for (int r = 0; r < g_world; r++) {
+            affine f = {3 + 2 * (uint64_t)r + (uint64_t)i, 7 * (uint64_t)r + 1};
+            want = (affine){f.a * want.a, f.a * want.b + f.b};
+        }
+        if (x[i].a != want.a || x[i].b != want.b) {
+            CHECK(0, "record %d: (%llu, %llu), want (%llu, %llu) in rank order", i,
+                  (unsigned long long)x[i].a, (unsigned long long)x[i].b,
+                  (unsigned long long)want.a, (unsigned long long)want.b);
+            bad = 1;
+        }
+    }
+    free(x);
+    swat_comm_free(c);
+    verdict();
+}
+
 int main(int argc, char **argv)
 {
     g_world = swat_comm_init(&argc, &argv);
@@ -531,6 +596,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_any_max),
         cmocka_unit_test(test_bcast),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_agree),
+        cmocka_unit_test(test_allreduce_ordered),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int total = 0;

@@ -7,6 +7,7 @@ set -euo pipefail
 # alternatives keep Open MPI as the default mpicc/mpirun)
 pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libblis-dev
       libhdf5-openmpi-dev hdf5-tools libcmocka-dev libinih-dev libdnnl-dev mpich libhdf5-mpich-dev
+      zlib1g-dev
       python3-h5py python3-numpy python3-torch python3-sentencepiece fortunes fortunes-min
       slurm-wlm slurmctld slurmd munge valgrind bc gnuplot-nox)
 pkgs+=("$@")

@@ -35,9 +35,11 @@ void swat_ckpt_shard(size_t n_pad, int world, int rank, size_t *lo, size_t *hi);
 /* Collective. Creates the file `path` (replacing one of that name) and
  * writes model params (from the full buffer `params`, only the shard [lo,hi)
  * of it) and, when m and v are not NULL, the moments of the shard (m, v point
- * at element lo); cfg is stored as INI text. Returns 0, or −1 with err set on
- * every rank: the file is then incomplete (emptied when it could be created)
- * and the caller removes it. */
+ * at element lo); cfg is stored as INI text. The ranks' shards must tile the
+ * flat buffer in rank order. Every dataset gets its crc32 attribute (zlib
+ * CRC-32 of its little-endian raw data), each rank checksumming its shard.
+ * Returns 0, or −1 with err set on every rank: the file is then incomplete
+ * (emptied when it could be created) and the caller removes it. */
 int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
                     const swat_model *model, const swat_real *params, const swat_real *m,
                     const swat_real *v, size_t lo, size_t hi, const swat_ckpt_state *st, char *err);
@@ -51,10 +53,19 @@ int swat_ckpt_probe(const char *path, char *err);
  * rank, no MPI needed (swat-eval, and the check before a collective load). */
 int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err);
 
+/* What swat_ckpt_load returns when the file reads but the data of a dataset
+ * does not match its crc32 attribute: the checkpoint is damaged (a resume
+ * falls back to an older one; other callers refuse it). */
+#define SWAT_CKPT_CORRUPT (-2)
+
 /* Collective. Checks format, version and every tensor's shape and type
  * against the model, then reads params [lo,hi) into params+lo and, when m and
  * v are not NULL, the moments of the shard (optimizer datasets must exist).
- * st may be NULL. The caller all-gathers params. */
+ * Every dataset read that carries a crc32 attribute is verified against its
+ * data (the ranks checksum their own ranges; datasets without the attribute,
+ * as h5py writes them, are read unchecked). st may be NULL. Returns 0, −1
+ * (err names the file and what is wrong) or SWAT_CKPT_CORRUPT (err names the
+ * dataset), the same on every rank. The caller all-gathers params. */
 int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat_real *params,
                    swat_real *m, swat_real *v, size_t lo, size_t hi, swat_ckpt_state *st,
                    char *err);

@@ -2,10 +2,10 @@
 /* comm.h: every MPI call of swat lives behind this header (comm.c is the only
  * file besides ckpt.c that includes mpi.h).
  *
- * Layout (SPEC §4): world = sp × dp. Sequence groups are sp consecutive world
- * ranks (one sequence cut into sp chunks, chunk c on sp-rank c); data groups
- * collect the ranks of equal sp-rank across sequence groups. The optimizer
- * state is sharded over the whole world (ZeRO-1).
+ * Layout (README "Parallel layout"): world = sp × dp. Sequence groups are sp
+ * consecutive world ranks (one sequence cut into sp chunks, chunk c on
+ * sp-rank c); data groups collect the ranks of equal sp-rank across sequence
+ * groups. The optimizer state is sharded over the whole world (ZeRO-1).
  *
  * Buffers of swat_real travel as MPI_FLOAT, or MPI_DOUBLE in the -DSWAT_DOUBLE
  * build. Every MPI return code is checked; a failure aborts the job. */
@@ -61,6 +61,14 @@ int64_t swat_comm_max_i64(swat_comm *c, int64_t x);
  * with err holding the message of the lowest failing rank, so that rank 0
  * can print it once. */
 int swat_comm_agree(swat_comm *c, int rc, char *err);
+
+/* In-place reduction over the world of n records of `size` bytes each, in
+ * rank order: record i ends up, on every rank, as the merge of the ranks'
+ * records i, rank 0's leftmost. merge(left, right, k) overwrites the k
+ * records of right with left·right; it must be associative, need not be
+ * commutative (checksums of consecutive pieces, joined with crc32_combine). */
+void swat_comm_allreduce_ordered(swat_comm *c, void *buf, int n, size_t size,
+                                 void (*merge)(const void *left, void *right, int k));
 
 /* Reduce-scatter over the world: buf [world·shard] summed element-wise across
  * ranks; this rank's block (rank·shard … ) is written to shard_out [shard]. */

@@ -39,6 +39,17 @@ int swat_rundir_save(swat_comm *c, const char *dir, const swat_config *cfg,
  * files passed over are reported in one warning line. One rank, no MPI. */
 int swat_rundir_find_latest(const char *dir, char *path_out, size_t path_len, char *err);
 
+/* Collective. Loads the newest usable checkpoint of dir (swat_ckpt_load
+ * with these arguments) and puts its path in path_out: 0. A file that does
+ * not probe, or whose data fails its crc32 check, is passed over for the
+ * next older one, and rank 0 names each passed over in one warning line.
+ * Returns 1 when dir holds no checkpoint (a fresh start), −1 on error
+ * (none usable: err lists each file and why; or the usable one does not fit
+ * the model), the same on every rank. */
+int swat_rundir_resume(swat_comm *c, const char *dir, const swat_model *model,
+                       swat_real *params, swat_real *m, swat_real *v, size_t lo, size_t hi,
+                       swat_ckpt_state *st, char *path_out, size_t path_len, char *err);
+
 /* Keeps the records of DIR/metrics.jsonl whose "step" is at most keep_upto
  * (a resumed run rewrites what was logged after its checkpoint); a missing
  * file is fine. One rank. */
