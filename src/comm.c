@@ -3,7 +3,8 @@
  * data-parallel communicators (README "Parallel layout"), the halo shift
  * between sequence chunks, the collectives of the update (gradient
  * reduce-scatter, parameter all-gather, scalar all-reduces), the agreement on
- * an error and the ordered reduction of checkpoint checksums.
+ * an error, the ordered reduction of checkpoint checksums, and the count of
+ * ranks and CPUs per node that the thread policy (gemm.h) needs.
  *
  * Why it is shaped so:
  *   - The library talks only on communicators it owns: a dup of MPI_COMM_WORLD
@@ -41,10 +42,13 @@
  *                barrier 0. Bytes of the wire protocol are not modelled;
  *   wait_s       wall time inside shift_wait and inside every blocking
  *                collective (including the barrier and broadcast). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "swat/comm.h"
 
 #include <limits.h>
 #include <mpi.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +71,7 @@ struct swat_comm {
     MPI_Comm sp;    /* sequence group: sp consecutive world ranks */
     MPI_Comm dp;    /* data group: the ranks of equal sp-rank */
     int rank[3], size[3]; /* indexed by swat_scope */
+    swat_node_info node;  /* the node of this rank (start-up) */
     /* the shift in flight (at most one) */
     MPI_Request req[2 * SWAT_COMM_MAX_SHIFT];
     int nreq;
@@ -178,6 +183,32 @@ int swat_comm_world_size(void)
 
 /* ---- communicators -------------------------------------------------------- */
 
+/* The ranks of this node (MPI_COMM_TYPE_SHARED: what the MPI library counts
+ * as one shared-memory node, whatever the launcher) and the CPUs they may
+ * use: the union of their affinity masks (all online CPUs where a mask
+ * cannot be read); and the number of nodes. Collective, once. */
+static swat_node_info node_layout(MPI_Comm world)
+{
+    swat_node_info n = {1, 1, 1};
+    MPI_Comm node;
+    int node_rank = 0;
+    MPI_CALL(MPI_Comm_split_type, (world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    MPI_CALL(MPI_Comm_size, (node, &n.ranks));
+    MPI_CALL(MPI_Comm_rank, (node, &node_rank));
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        for (long i = 0; i < online && i < CPU_SETSIZE; i++) CPU_SET((int)i, &set);
+    }
+    MPI_CALL(MPI_Allreduce, (MPI_IN_PLACE, &set, (int)sizeof set, MPI_UNSIGNED_CHAR, MPI_BOR, node));
+    n.cpus = CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    int leader = node_rank == 0;
+    MPI_CALL(MPI_Allreduce, (&leader, &n.nodes, 1, MPI_INT, MPI_SUM, world));
+    MPI_CALL(MPI_Comm_free, (&node));
+    return n;
+}
+
 swat_comm *swat_comm_create(int sp)
 {
     SWAT_ASSERT(mpi_up());
@@ -199,6 +230,7 @@ swat_comm *swat_comm_create(int sp)
     SWAT_ASSERT(c->size[SWAT_SCOPE_SP] == sp && c->rank[SWAT_SCOPE_SP] == rank % sp);
     SWAT_ASSERT(c->size[SWAT_SCOPE_DP] == world / sp && c->rank[SWAT_SCOPE_DP] == rank / sp);
     for (int i = 0; i < 2 * SWAT_COMM_MAX_SHIFT; i++) c->req[i] = MPI_REQUEST_NULL;
+    c->node = node_layout(c->world);
     return c;
 }
 
@@ -222,6 +254,12 @@ int swat_comm_size(const swat_comm *c, swat_scope s)
 {
     (void)scope_comm(c, s);
     return c->size[s];
+}
+
+swat_node_info swat_comm_node(const swat_comm *c)
+{
+    SWAT_ASSERT(c != NULL);
+    return c->node;
 }
 
 const void *swat_comm_mpi_world(const swat_comm *c)

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* gemm.c: the one GEMM wrapper (BLIS typed API with explicit strides and a
- * per-call runtime object that fixes the thread count).
+ * per-call runtime object that fixes the thread count), and the policy that
+ * chooses a rank's thread count (swat_gemm_plan_threads): the node's ranks
+ * and CPUs come in as numbers (comm.c counts them), so this file needs no
+ * MPI.
  *
  * BLIS picks its kernel set from the CPU once, at its first call, and falls
  * back to an older set on CPUs it does not know (the AVX2 `haswell` kernels
@@ -97,34 +100,103 @@ void swat_gemm_set_threads(int nthreads)
     swat_gemm_setup();
     rank_threads = nthreads;
     omp_set_num_threads(nthreads);
-    int cpus = affinity_cpus();
-    if (cpus > 0 && nthreads > cpus)
-        swat_warn("%d threads per rank, but this rank is bound to %d CPU%s, so they will "
-                  "share it (several times slower): launch with `mpirun --bind-to none` or "
-                  "`--map-by slot:PE=%d`, or `srun --cpus-per-task=%d`",
-                  nthreads, cpus, cpus == 1 ? "" : "s", nthreads, nthreads);
 }
 
 int swat_gemm_threads(void) { return rank_threads; }
 
-static int env_int(const char *name)
+/* A positive integer environment variable, else 0. */
+static int env_count(const char *name)
 {
     const char *s = getenv(name);
-    return s ? atoi(s) : 0;
+    if (!s || !*s) return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end == '\0' && v > 0 && v <= 1 << 20 ? (int)v : 0;
+}
+
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
+
+void swat_gemm_plan_threads(swat_thread_plan *p, int set, const char *set_by, int node_ranks,
+                            int node_cpus, int rank_cpus)
+{
+    SWAT_ASSERT(p != NULL && set >= 0 && node_ranks >= 1);
+    memset(p, 0, sizeof *p);
+    if (node_cpus < 1) node_cpus = 1;
+    if (rank_cpus < 1 || rank_cpus > node_cpus) rank_cpus = node_cpus;
+    p->node_ranks = node_ranks;
+    p->node_cpus = node_cpus;
+    p->rank_cpus = rank_cpus;
+    /* the most threads that fit: the node's CPUs shared among its ranks, and
+     * never more than the CPUs this rank is bound to */
+    int fit = node_cpus / node_ranks;
+    if (fit > rank_cpus) fit = rank_cpus;
+    if (fit < 1) fit = 1;
+    int asked;
+    const char *from;
+    if (set > 0) {
+        p->origin = SWAT_THREADS_SET, asked = set, from = set_by ? set_by : "set";
+    } else if ((asked = env_count("SLURM_CPUS_PER_TASK")) > 0) {
+        p->origin = SWAT_THREADS_SLURM, from = "SLURM_CPUS_PER_TASK";
+    } else if ((asked = env_count("OMP_NUM_THREADS")) > 0) {
+        p->origin = SWAT_THREADS_OMP, from = "OMP_NUM_THREADS";
+    } else {
+        p->origin = SWAT_THREADS_AUTO, asked = fit, from = "automatic";
+    }
+    p->asked = asked;
+    p->threads = p->origin == SWAT_THREADS_SET || asked <= fit ? asked : fit;
+
+    /* one policy, one line: the node's ranks together, or one rank alone,
+     * with more threads than CPUs */
+    int node_over = node_ranks * asked > node_cpus, rank_over = asked > rank_cpus;
+    if (!node_over && !rank_over) return;
+    char what[128], outcome[96], fix[192];
+    if (node_over)
+        snprintf(what, sizeof what, "%d rank%s on this node x %d thread%s (%s) = %d threads on %d CPU%s",
+                 node_ranks, plural(node_ranks), asked, plural(asked), from, node_ranks * asked,
+                 node_cpus, plural(node_cpus));
+    else
+        snprintf(what, sizeof what, "%d threads per rank (%s), but a rank is bound to %d CPU%s",
+                 asked, from, rank_cpus, plural(rank_cpus));
+    int still = node_ranks * p->threads > node_cpus || p->threads > rank_cpus;
+    if (p->origin == SWAT_THREADS_SET)
+        snprintf(outcome, sizeof outcome, "kept as set, expect a several-fold slowdown");
+    else if (p->threads < asked)
+        snprintf(outcome, sizeof outcome, "lowered to %d thread%s per rank%s", p->threads,
+                 plural(p->threads), still ? ", still oversubscribed" : "");
+    else
+        snprintf(outcome, sizeof outcome, "one thread per rank is the least");
+    if (node_ranks > node_cpus)
+        snprintf(fix, sizeof fix, "start at most %d rank%s per node", node_cpus, plural(node_cpus));
+    else if (!node_over)
+        snprintf(fix, sizeof fix, "bind each rank to %d CPUs (mpirun --bind-to none or --map-by "
+                 "slot:PE=%d, srun --cpus-per-task=%d) or use %d thread%s", asked, asked, asked,
+                 fit, plural(fit));
+    else if (p->origin == SWAT_THREADS_SET)
+        snprintf(fix, sizeof fix, "%s%s%d, or fewer ranks per node", from,
+                 from[0] == '[' ? " = " : " ", fit);
+    else
+        snprintf(fix, sizeof fix, "%s=%d, or fewer ranks per node",
+                 p->origin == SWAT_THREADS_SLURM ? "--cpus-per-task" : from, fit);
+    snprintf(p->warning, sizeof p->warning, "oversubscribed: %s; %s; fix: %s", what, outcome, fix);
+}
+
+int swat_gemm_setup_threads(int set, const char *set_by, int node_ranks, int node_cpus,
+                            char *warning)
+{
+    swat_thread_plan p;
+    swat_gemm_plan_threads(&p, set, set_by, node_ranks, node_cpus, affinity_cpus());
+    swat_gemm_set_threads(p.threads);
+    snprintf(warning, SWAT_ERR_LEN, "%s", p.warning);
+    return p.threads;
 }
 
 int swat_gemm_auto_threads(void)
 {
-    int t = env_int("SLURM_CPUS_PER_TASK");
-    if (t > 0) return t;
-    t = env_int("OMP_NUM_THREADS");
-    if (t > 0) return t;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int local = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
-    long per = cores / (local > 0 ? local : 1);
-    int cpus = affinity_cpus(); /* never more threads than the CPUs we are bound to */
-    if (cpus > 0 && per > cpus) per = cpus;
-    return per >= 1 ? (int)per : 1;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int cpus = affinity_cpus();
+    swat_thread_plan p;
+    swat_gemm_plan_threads(&p, 0, NULL, 1, cpus > 0 ? cpus : online > 0 ? (int)online : 1, cpus);
+    return p.threads;
 }
 
 void swat_gemm_count_reset(void) { flop_count = 0; }

@@ -88,6 +88,10 @@ swat_add_test(stream_generate LABELS e2e mpi COMMAND tests/run_stream_generate.s
 # the ablation tools at toy size: run_ablations.sh (two variants, idempotent), ablation_report.py (table, PNGs)
 swat_add_test(ablation_report LABELS e2e TIMEOUT 120 COMMAND tests/run_ablation_report.sh ${B})
 
+# no silent oversubscription: ranks per node x threads against the node's CPUs
+# (Open MPI only: --bind-to none gives every rank every CPU)
+swat_add_test(threads LABELS e2e TIMEOUT 300 COMMAND tests/run_threads.sh ${B})
+
 # faults: NaN (stop/skip), disk full, read-only run dir, a rank killed (root: mounts tmpfs);
 # needs the hooks of include/swat/faults.h (SWAT_FAULTS, on in test builds)
 if(SWAT_FAULTS)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <mpi.h> /* only to check comm.c against MPI itself and for the verdict */
@@ -570,6 +571,20 @@ static void test_allreduce_ordered(void **state)
     verdict();
 }
 
+/* The node as comm.c counts it: every test rank runs on this machine. */
+static void test_node(void **state)
+{
+    (void)state;
+    swat_comm *c = swat_comm_create(1);
+    swat_node_info n = swat_comm_node(c);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK(n.ranks == g_world, "ranks on the node: %d, world %d", n.ranks, g_world);
+    CHECK(n.nodes == 1, "nodes: %d", n.nodes);
+    CHECK(n.cpus >= 1 && n.cpus <= online, "node CPUs %d, online %ld", n.cpus, online);
+    swat_comm_free(c);
+    verdict();
+}
+
 int main(int argc, char **argv)
 {
     g_world = swat_comm_init(&argc, &argv);
@@ -598,6 +613,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_agree),
         cmocka_unit_test(test_allreduce_ordered),
+        cmocka_unit_test(test_node),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int total = 0;

@@ -36,6 +36,15 @@ void swat_comm_free(swat_comm *c);
 int swat_comm_rank(const swat_comm *c, swat_scope s);
 int swat_comm_size(const swat_comm *c, swat_scope s);
 
+/* This rank's node, as counted at swat_comm_create: ranks = the world ranks
+ * sharing its node (MPI_Comm_split_type, MPI_COMM_TYPE_SHARED, so no
+ * launcher's variables are needed), cpus = the CPUs those ranks may use
+ * together (the union of their affinity masks), nodes = nodes in the job. */
+typedef struct swat_node_info {
+    int ranks, cpus, nodes;
+} swat_node_info;
+swat_node_info swat_comm_node(const swat_comm *c);
+
 /* Nonblocking neighbour shift inside the sequence group: every rank sends
  * `count` reals from send[i] (i < n) to its neighbour in direction dir
  * (+1 = the next sp-rank, −1 = the previous) and receives as many into

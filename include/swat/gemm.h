@@ -108,9 +108,46 @@ void swat_gemm_setup(void);
 /* "skx (why)" — the kernel set in use and how it was chosen, into buf. */
 const char *swat_gemm_kernels(char *buf, size_t n);
 
-/* Threads for this rank when the config leaves them at 0 (auto): SLURM's
- * cpus-per-task, else OMP_NUM_THREADS, else the node's cores shared among
- * its MPI ranks (Open MPI's local size). */
+/* Threads per rank. One policy for every program: a count the user set
+ * ([parallel] threads, a program's --threads) is kept; otherwise
+ * SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, else the automatic share (the
+ * node's CPUs over its ranks), lowered where needed so that the node's ranks
+ * times the threads fit the CPUs those ranks may use and no rank has more
+ * threads than CPUs it is bound to. When the count chosen still, or the
+ * count asked for, exceeds them, `warning` holds one line that starts with
+ * "oversubscribed:" and gives the numbers, what was done and the fix. */
+typedef enum {
+    SWAT_THREADS_SET = 0,   /* set by the user: kept */
+    SWAT_THREADS_SLURM = 1, /* SLURM_CPUS_PER_TASK */
+    SWAT_THREADS_OMP = 2,   /* OMP_NUM_THREADS */
+    SWAT_THREADS_AUTO = 3   /* the node's CPUs shared among its ranks */
+} swat_threads_origin;
+
+typedef struct swat_thread_plan {
+    int threads; /* what the rank runs with */
+    int asked;   /* the count before fitting */
+    swat_threads_origin origin;
+    int node_ranks, node_cpus, rank_cpus;
+    char warning[SWAT_ERR_LEN]; /* "" when nothing is oversubscribed */
+} swat_thread_plan;
+
+/* The policy as a pure function (no MPI, no side effect; reads the two
+ * environment variables): set = the user's count or 0, set_by names it in
+ * the warning ("[parallel] threads"); node_ranks = ranks on this node,
+ * node_cpus = CPUs they may use together, rank_cpus = CPUs this rank may
+ * use (0 = unknown). */
+void swat_gemm_plan_threads(swat_thread_plan *p, int set, const char *set_by, int node_ranks,
+                            int node_cpus, int rank_cpus);
+
+/* The plan for this rank (its own affinity mask as rank_cpus), applied with
+ * swat_gemm_set_threads; returns the threads and copies the warning line
+ * (SWAT_ERR_LEN bytes) for rank 0 to print. */
+int swat_gemm_setup_threads(int set, const char *set_by, int node_ranks, int node_cpus,
+                            char *warning);
+
+/* The automatic count of a process alone on its CPUs (benchmarks without
+ * MPI): SLURM_CPUS_PER_TASK, OMP_NUM_THREADS or its affinity mask's CPUs,
+ * at most those CPUs. */
 int swat_gemm_auto_threads(void);
 
 /* Sets the threads of this rank (BLIS and the OpenMP loops of the kernels). */

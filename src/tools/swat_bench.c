@@ -246,8 +246,12 @@ int main(int argc, char **argv)
     int threads = 0;
     swat_trainer tr;
     if (swat_comm_agree(comm, rc, err) == 0) {
-        threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
-        swat_gemm_set_threads(threads);
+        /* threads per rank against the node's CPUs (gemm.h); rank 0 speaks */
+        char note[SWAT_ERR_LEN];
+        swat_node_info node = swat_comm_node(comm);
+        threads = swat_gemm_setup_threads((int)cfg.parallel.threads, "[parallel] threads",
+                                          node.ranks, node.cpus, note);
+        if (swat_comm_agree(comm, note[0] != 0, note) && rank == 0) swat_warn("%s", note);
         /* what is measured, before the model is built: a big one takes a while */
         if (rank == 0) {
             const swat_model_config *mc = &cfg.model;

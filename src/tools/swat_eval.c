@@ -190,7 +190,11 @@ int main(int argc, char **argv)
         rc = swat_errf(err, "%s: %lld tokens hold no sample of %lld + 1 tokens", a.data,
                        (long long)swat_data_num_tokens(ds), (long long)a.seq_len);
     if (swat_comm_agree(comm, rc, err) == 0) {
-        swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
+        /* threads per rank against the node's CPUs (gemm.h); rank 0 speaks */
+        char note[SWAT_ERR_LEN];
+        swat_node_info node = swat_comm_node(comm);
+        swat_gemm_setup_threads((int)a.threads, "--threads", node.ranks, node.cpus, note);
+        if (swat_comm_agree(comm, note[0] != 0, note) && rank == 0) swat_warn("%s", note);
         m = swat_cli_load_model(comm, a.ckpt, &cfg, err);
     }
     if (!m) {

@@ -287,7 +287,10 @@ int main(int argc, char **argv)
         return fail(err, comm, rank);
     }
 
-    swat_gemm_set_threads(a.threads > 0 ? (int)a.threads : swat_gemm_auto_threads());
+    char note[SWAT_ERR_LEN];
+    swat_node_info node = swat_comm_node(comm);
+    swat_gemm_setup_threads((int)a.threads, "--threads", node.ranks, node.cpus, note);
+    if (note[0]) swat_warn("%s", note); /* one rank */
     swat_model *m = swat_cli_load_model(comm, a.ckpt, &cfg, err);
     if (!m) {
         fclose(ps.f);

@@ -182,8 +182,12 @@ static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after,
 {
     swat_config cfg = *cfg_in;
     char err[SWAT_ERR_LEN] = "";
-    int threads = cfg.parallel.threads > 0 ? (int)cfg.parallel.threads : swat_gemm_auto_threads();
-    swat_gemm_set_threads(threads);
+    /* threads per rank against the node's CPUs (gemm.h); rank 0 speaks */
+    char note[SWAT_ERR_LEN];
+    swat_node_info node = swat_comm_node(comm);
+    int threads = swat_gemm_setup_threads((int)cfg.parallel.threads, "[parallel] threads",
+                                          node.ranks, node.cpus, note);
+    if (swat_comm_agree(comm, note[0] != 0, note) && rank == 0) swat_warn("%s", note);
 
     swat_trainer tr;
     if (swat_trainer_init(&tr, &cfg, comm, err)) {
