@@ -40,6 +40,7 @@
 #include <omp.h>
 #include <zlib.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,13 +132,73 @@ static hid_t open_serial(const char *path)
     return fid;
 }
 
-/* MPI-IO over the world, collective metadata, aligned large objects. */
-static hid_t make_fapl(swat_comm *c, const char *file, char *err)
+/* The MPI_Info of "name=value,…" (the config checked the names and values;
+ * spaces around them are dropped); MPI_INFO_NULL for "". */
+static MPI_Info hints_info(const char *hints)
+{
+    MPI_Info info = MPI_INFO_NULL;
+    char item[256];
+    for (const char *p = hints; *p;) {
+        size_t len = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        char *eq = strchr(item, '='), *name = item, *value = eq ? eq + 1 : NULL;
+        if (value) {
+            *eq = '\0';
+            for (char *e = eq; e > name && isspace((unsigned char)e[-1]); e--) e[-1] = '\0';
+            while (isspace((unsigned char)*name)) name++;
+            while (isspace((unsigned char)*value)) value++;
+            for (size_t k = strlen(value); k > 0 && isspace((unsigned char)value[k - 1]); k--)
+                value[k - 1] = '\0';
+            if (info == MPI_INFO_NULL && MPI_Info_create(&info) != MPI_SUCCESS)
+                swat_die(1, "MPI_Info_create failed");
+            if (MPI_Info_set(info, name, value) != MPI_SUCCESS)
+                swat_die(1, "MPI_Info_set(%s, %s) failed", name, value);
+        }
+        p += len + (p[len] == ',');
+    }
+    return info;
+}
+
+/* Rank 0, once per process: the hints given and what MPI-IO reports for them
+ * on the open file (an implementation drops what it does not use, e.g.
+ * striping on a file system without stripes). */
+static void report_hints(hid_t fid, hid_t fapl, const char *hints)
+{
+    static int said;
+    MPI_File *fh = NULL;
+    MPI_Info used = MPI_INFO_NULL;
+    if (said || !hints[0] || H5Fget_vfd_handle(fid, fapl, (void **)&fh) < 0 || !fh ||
+        MPI_File_get_info(*fh, &used) != MPI_SUCCESS)
+        return;
+    said = 1;
+    char line[SWAT_ERR_LEN] = "", value[MPI_MAX_INFO_VAL + 1];
+    size_t n = 0;
+    MPI_Info given = hints_info(hints);
+    int keys = 0;
+    MPI_Info_get_nkeys(given, &keys);
+    for (int i = 0; i < keys && n < sizeof line; i++) {
+        char key[MPI_MAX_INFO_KEY + 1];
+        int flag = 0;
+        MPI_Info_get_nthkey(given, i, key);
+        MPI_Info_get(used, key, MPI_MAX_INFO_VAL, value, &flag);
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%s", i ? ", " : "", key,
+                              flag ? value : "(not reported)");
+    }
+    swat_info("checkpoint MPI-IO hints %s: MPI-IO reports %s", hints, line);
+    MPI_Info_free(&given);
+    MPI_Info_free(&used);
+}
+
+/* MPI-IO over the world with the given hints, collective metadata, aligned
+ * large objects. */
+static hid_t make_fapl(swat_comm *c, const char *file, const char *hints, char *err)
 {
     MPI_Comm world = *(const MPI_Comm *)swat_comm_mpi_world(c);
     hid_t fapl = -1;
+    MPI_Info info = hints_info(hints);
     H5_TRY(fapl = H5Pcreate(H5P_FILE_ACCESS), "%s: file access properties", file);
-    H5_TRY(H5Pset_fapl_mpio(fapl, world, MPI_INFO_NULL), "%s: MPI-IO driver", file);
+    /* HDF5 keeps its own duplicate of the info */
+    H5_TRY(H5Pset_fapl_mpio(fapl, world, info), "%s: MPI-IO driver", file);
     H5_TRY(H5Pset_all_coll_metadata_ops(fapl, 1), "%s: file access properties", file);
     H5_TRY(H5Pset_coll_metadata_write(fapl, 1), "%s: file access properties", file);
     H5_TRY(H5Pset_alignment(fapl, CKPT_ALIGN_THRESHOLD, CKPT_ALIGN), "%s: file access properties",
@@ -151,8 +212,10 @@ static hid_t make_fapl(swat_comm *c, const char *file, char *err)
      * Readers from HDF5 1.8 on (h5py, h5dump) read it; ignored on open. */
     H5_TRY(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST),
            "%s: file access properties", file);
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
     return fapl;
 done:
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
     if (fapl >= 0) H5Pclose(fapl);
     return -1;
 }
@@ -861,11 +924,12 @@ int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
     swat_comm_bcast(c, created, sizeof created, 0);
     config_text = swat_config_to_string(cfg);
 
-    if ((fapl = make_fapl(c, path, err)) < 0) failed = -1;
+    if ((fapl = make_fapl(c, path, cfg->checkpoint.mpiio_hints, err)) < 0) failed = -1;
     if (!failed) failed = plists_open(&pl, err);
     if (!failed && (fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         failed = h5_fail(err, "cannot create %s", path);
     if (swat_comm_agree(c, failed, err)) goto done;
+    if (rank == 0) report_hints(fid, fapl, cfg->checkpoint.mpiio_hints);
 
     failed = attr_write_str(fid, path, "format", CKPT_FORMAT, err) ||
              attr_write_i64(fid, path, "format_version", CKPT_VERSION, err) ||
@@ -1025,7 +1089,9 @@ int swat_ckpt_load(swat_comm *c, const char *path, const swat_model *model, swat
     int nds = 0, failed = 0, rc = -1;
     err[0] = '\0';
 
-    if ((fapl = make_fapl(c, path, err)) < 0) failed = -1;
+    /* no hints: reads are independent I/O (above), which the collective
+     * buffering hints do not touch, and striping is fixed at creation */
+    if ((fapl = make_fapl(c, path, "", err)) < 0) failed = -1;
     if (!failed && (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0)
         failed = h5_fail(err, "%s: transfer property list", path);
     /* collective at the HDF5 level, independent reads below it (see the top) */

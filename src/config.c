@@ -50,6 +50,8 @@ typedef struct key_def {
     int need;
     const char *const *names; /* ENUM: value i is names[i], NULL-terminated */
     const char *help;
+    /* strings: a check of the value's own syntax (NULL: none); fills why */
+    int (*check)(const char *value, char *why, size_t n);
     double min, max; /* last, so that the bound shorthands below can fill them */
     unsigned bounds;
 } key_def;
@@ -65,14 +67,15 @@ typedef struct key_def {
 #define DIM_MAX 2147483647.0
 
 /* The bounds come last and variadic: a shorthand expands to three arguments. */
-#define ROW(type, sec, f, def, need, names, help, ...)                                \
+#define ROW(type, sec, f, def, need, names, help, check, ...)                         \
     {#sec, #f, type, offsetof(swat_config, sec.f), sizeof(((swat_config *)0)->sec.f), \
-     def, need, names, help, __VA_ARGS__}
-#define K_INT(sec, f, def, bnd, need, help) ROW(KEY_INT, sec, f, def, need, NULL, help, bnd)
-#define K_REAL(sec, f, def, bnd, help) ROW(KEY_REAL, sec, f, def, OPTIONAL, NULL, help, bnd)
-#define K_BOOL(sec, f, def, help) ROW(KEY_BOOL, sec, f, def, OPTIONAL, NULL, help, ANY)
-#define K_ENUM(sec, f, names, help) ROW(KEY_ENUM, sec, f, 0, OPTIONAL, names, help, ANY)
-#define K_STR(sec, f, need, help) ROW(KEY_STRING, sec, f, 0, need, NULL, help, ANY)
+     def, need, names, help, check, __VA_ARGS__}
+#define K_INT(sec, f, def, bnd, need, help) ROW(KEY_INT, sec, f, def, need, NULL, help, NULL, bnd)
+#define K_REAL(sec, f, def, bnd, help) ROW(KEY_REAL, sec, f, def, OPTIONAL, NULL, help, NULL, bnd)
+#define K_BOOL(sec, f, def, help) ROW(KEY_BOOL, sec, f, def, OPTIONAL, NULL, help, NULL, ANY)
+#define K_ENUM(sec, f, names, help) ROW(KEY_ENUM, sec, f, 0, OPTIONAL, names, help, NULL, ANY)
+#define K_STR(sec, f, need, help) ROW(KEY_STRING, sec, f, 0, need, NULL, help, NULL, ANY)
+#define K_STR_CHECKED(sec, f, check, help) ROW(KEY_STRING, sec, f, 0, OPTIONAL, NULL, help, check, ANY)
 
 /* Enum value i is names[i]; the orders match the enums of config.h, and the
  * default of every enum key is its value 0. */
@@ -82,6 +85,79 @@ static const char *const schedule_names[] = {"cosine", "constant", NULL};
 static const char *const format_names[] = {"bytes", "llmc", NULL};
 static const char *const nonfinite_names[] = {"stop", "skip", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL};
+
+/* [checkpoint] mpiio_hints: "name=value,…" pairs handed to MPI-IO when a
+ * checkpoint is written (ckpt.c). MPI implementations ignore hints they do
+ * not know, so a misspelt one would do nothing without a word: only these
+ * names (ROMIO's, which Open MPI's OMPIO shares for striping) are accepted,
+ * each with the form of its value. */
+enum { HINT_COUNT, HINT_BYTES, HINT_SWITCH, HINT_BOOL };
+static const struct {
+    const char *name;
+    int form;
+} mpiio_hints[] = {
+    {"striping_factor", HINT_COUNT}, /* Lustre/GPFS: OSTs (stripes) of a new file */
+    {"striping_unit", HINT_BYTES},   /* bytes per stripe */
+    {"cb_nodes", HINT_COUNT},        /* aggregators of a collective write */
+    {"cb_buffer_size", HINT_BYTES},  /* each aggregator's buffer */
+    {"romio_cb_write", HINT_SWITCH}, /* collective buffering of writes */
+    {"romio_cb_read", HINT_SWITCH},
+    {"romio_ds_write", HINT_SWITCH}, /* data sieving */
+    {"romio_ds_read", HINT_SWITCH},
+    {"romio_no_indep_rw", HINT_BOOL},
+    {"ind_wr_buffer_size", HINT_BYTES},
+    {"ind_rd_buffer_size", HINT_BYTES},
+};
+#define NHINTS (sizeof mpiio_hints / sizeof mpiio_hints[0])
+
+static void trim_copy(char *dst, size_t n, const char *src, size_t len);
+
+static int check_mpiio_hints(const char *value, char *why, size_t n)
+{
+    char seen[NHINTS] = {0};
+    const char *p = value;
+    while (*p) {
+        const char *end = strchr(p, ','), *eq;
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[160], name[64], val[96];
+        if (len == 0 || len >= sizeof item)
+            return snprintf(why, n, "expected name=value[,name=value…], got an %s item",
+                            len ? "over-long" : "empty"), -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        eq = strchr(item, '=');
+        if (!eq) return snprintf(why, n, "'%s' is not name=value", item), -1;
+        trim_copy(name, sizeof name, item, (size_t)(eq - item));
+        trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
+        size_t h = 0;
+        while (h < NHINTS && strcmp(mpiio_hints[h].name, name) != 0) h++;
+        if (h == NHINTS) {
+            size_t used = (size_t)snprintf(why, n, "unknown MPI-IO hint '%s'; known:", name);
+            for (size_t i = 0; i < NHINTS && used < n; i++)
+                used += (size_t)snprintf(why + used, n - used, " %s", mpiio_hints[i].name);
+            return -1;
+        }
+        if (seen[h]++) return snprintf(why, n, "hint %s given twice", name), -1;
+        int form = mpiio_hints[h].form, ok;
+        if (form == HINT_COUNT || form == HINT_BYTES) {
+            char *e;
+            errno = 0;
+            long long v = strtoll(val, &e, 10);
+            ok = val[0] && *e == '\0' && errno == 0 && v >= 1 && v <= INT32_MAX && isdigit((unsigned char)val[0]);
+            if (!ok)
+                return snprintf(why, n, "%s=%s: expected %s from 1 to 2147483647", name, val,
+                                form == HINT_COUNT ? "a count" : "a size in bytes"), -1;
+        } else if (form == HINT_SWITCH) {
+            ok = !strcmp(val, "enable") || !strcmp(val, "disable") || !strcmp(val, "automatic");
+            if (!ok) return snprintf(why, n, "%s=%s: expected enable, disable or automatic", name, val), -1;
+        } else {
+            ok = !strcmp(val, "true") || !strcmp(val, "false");
+            if (!ok) return snprintf(why, n, "%s=%s: expected true or false", name, val), -1;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
 
 static const key_def keys[] = {
     K_INT(model, vocab_size, 256, IN(2, DIM_MAX), OPTIONAL,
@@ -190,8 +266,8 @@ static const key_def keys[] = {
           "ranks per sequence (sequence parallelism): each holds seq_len/sp tokens of every "
           "sequence; the other factor of the ranks, dp = ranks/sp, is data parallelism"),
     K_INT(parallel, threads, 0, IN(0, 1024), OPTIONAL,
-          "BLIS threads per rank; 0 = SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, else the "
-          "node's cores shared among its ranks"),
+          "BLIS threads per rank, kept as set; 0 = SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, "
+          "else the node's CPUs shared among its ranks, lowered to fit the node's CPUs"),
 
     K_STR(checkpoint, dir, REQUIRED_TRAIN,
           "run directory: checkpoints ckpt-<step>.h5, metrics.jsonl and the resolved "
@@ -201,6 +277,12 @@ static const key_def keys[] = {
           "as well)"),
     K_INT(checkpoint, keep, 3, GE(1), OPTIONAL,
           "checkpoints kept in dir: the oldest beyond it are deleted after each save"),
+    K_STR_CHECKED(checkpoint, mpiio_hints, check_mpiio_hints,
+                  "MPI-IO hints for the checkpoint writes, name=value pairs separated by commas: "
+                  "striping_factor, striping_unit, cb_nodes, cb_buffer_size, romio_cb_write, "
+                  "romio_cb_read, romio_ds_write, romio_ds_read, romio_no_indep_rw, "
+                  "ind_wr_buffer_size, ind_rd_buffer_size (checked here, since MPI-IO ignores a "
+                  "hint it does not know); empty = the MPI's defaults"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -555,6 +637,7 @@ static int parse_value(const key_def *k, const char *text, void *base, char *why
                 return -1;
             }
         }
+        if (k->check && k->check(text, why, n)) return -1;
         memset(str_at(base, k), 0, k->size);
         memcpy(str_at(base, k), text, len);
         return 0;
@@ -915,6 +998,7 @@ int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
             const char *s = str_at(cfg, k);
             bad = memchr(s, '\0', k->size) == NULL;
             if (bad) snprintf(why, sizeof why, "not terminated within %zu characters", k->size);
+            else if (k->check) bad = k->check(s, why, sizeof why);
             break;
         }
         }

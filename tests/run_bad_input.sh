@@ -38,7 +38,8 @@ for name, text in {"dup.ini": "[train]\nsteps = 5\nsteps = 6\n",
                    "huge.ini": "[train]\nsteps = 99999999999999999999\n",
                    "junk.ini": "[train]\nlr = 1e-3abc\n",
                    "nan.ini": "[train]\nlr = nan\n",
-                   "nul.ini": "[train]\nlr = 1\0\n"}.items():
+                   "nul.ini": "[train]\nlr = 1\0\n",
+                   "hints.ini": "[train]\nsteps = 1\n\n[checkpoint]\nmpiio_hints = romio_cb_write=yes\n"}.items():
     open(f"{w}/{name}", "w").write(text)
 open(f"{w}/not-hdf5.h5", "w").write("this is not an HDF5 file\n")
 PY
@@ -132,6 +133,9 @@ expect trailing-junk       2 "junk.ini:2: [train] lr = 1e-3abc: not a number" 1 
 expect not-finite          2 "nan.ini:2: [train] lr = nan: not a finite number" 1 $T "$work/nan.ini"
 expect nul-byte            2 "nul.ini: not a text file" 1 $T "$work/nul.ini"
 expect config-is-dir       2 "Is a directory"          1 $T "$work"
+expect mpiio-hint-value    2 "checkpoint.mpiio_hints=cb_nodes=abc,romio_cb_write=enable: cb_nodes=abc: expected a count" 2 $T $cfg "${run[@]}" --set "checkpoint.mpiio_hints=cb_nodes=abc,romio_cb_write=enable"
+expect mpiio-hint-unknown  2 "unknown MPI-IO hint 'stripe_count'; known: striping_factor" 1 $T $cfg "${run[@]}" --set checkpoint.mpiio_hints=stripe_count=4
+expect mpiio-hint-ini      2 "hints.ini:5: [checkpoint] mpiio_hints = romio_cb_write=yes: romio_cb_write=yes: expected enable, disable or automatic" 1 $T "$work/hints.ini"
 expect warmup-gt-steps     2 "warmup_steps 10 exceeds steps 3" 1 $T $cfg "${run[@]}" --set train.warmup_steps=10
 expect micro-batch         2 "micro_batch 3 does not divide" 1 $T $cfg "${run[@]}" --set train.micro_batch=3
 expect bytes-small-vocab   2 "vocab_size >= 256"       1 $T $cfg "${run[@]}" --set model.vocab_size=100

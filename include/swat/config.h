@@ -71,6 +71,7 @@ typedef struct swat_checkpoint_config {
     char dir[SWAT_PATH_LEN]; /* run directory (required for training) */
     int64_t every;
     int64_t keep;
+    char mpiio_hints[256]; /* "name=value,…" for MPI-IO when writing; "" = none */
 } swat_checkpoint_config;
 
 typedef struct swat_config {
