@@ -17,9 +17,21 @@
 #            the ranks save and exit 75 the same way, and the job is NOT
 #            requeued: a cancel stays a cancel, and SLURM requeues a
 #            preempted job by itself (PreemptMode=REQUEUE).
+#   A crash (a rank or a whole node died: any other exit status) after the
+#            run made progress (its newest checkpoint is newer than the
+#            one it started from) is requeued the same way, so the job
+#            resumes from the newest complete checkpoint once SLURM has
+#            nodes for it again; a crash without progress is not (a
+#            deterministic failure would loop).
+#   srun runs with --kill-on-bad-exit: when one rank dies, the others are
+#   killed at once instead of waiting in a collective for it.
 #   Exit status: 0 training complete (or requeued), else swat-train's (75
 #   stopped with a checkpoint saved, 2 bad input, 4 non-finite loss,
 #   5 checkpoint failed, 128+N killed by signal N).
+#
+# Any node count: sbatch --nodes=N decides; ranks per node come from
+# SLURM_NTASKS_PER_NODE (--ntasks-per-node) and threads per rank from
+# SLURM_CPUS_PER_TASK (--cpus-per-task), both passed on to srun.
 #
 # Environment (all optional):
 #   SWAT_BIN           the trainer (default $SWAT_HOME/build/swat-train)
@@ -231,8 +243,10 @@ swat_train_job() {
     if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
         export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK BLIS_NUM_THREADS=$SLURM_CPUS_PER_TASK
     fi
-    # srun of SLURM 22.05 does not inherit --cpus-per-task from the job: pass it
-    local srun_cmd=(srun --mpi=pmix)
+    # srun of SLURM 22.05 does not inherit --cpus-per-task from the job: pass
+    # it, and the ranks per node with it; one rank dying kills the others
+    local srun_cmd=(srun --mpi=pmix --kill-on-bad-exit=1)
+    [ -n "${SLURM_NTASKS_PER_NODE:-}" ] && srun_cmd+=(--ntasks-per-node="${SLURM_NTASKS_PER_NODE%%(*}")
     [ -n "${SLURM_CPUS_PER_TASK:-}" ] && srun_cmd+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
     # shellcheck disable=SC2206
     [ -n "${SWAT_SRUN_ARGS:-}" ] && srun_cmd+=($SWAT_SRUN_ARGS)
@@ -242,7 +256,8 @@ swat_train_job() {
     total=$(swat_total_steps "$run_dir" "$bin")
     swat_log "run dir: $run_dir"
     swat_log "config: $config $*"
-    swat_log "ranks: ${SLURM_NTASKS:-?} x ${SLURM_CPUS_PER_TASK:-1} threads (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}); trainer $bin"
+    swat_log "ranks: ${SLURM_NTASKS:-?} on ${SLURM_JOB_NUM_NODES:-1} node(s) (${SLURM_TASKS_PER_NODE:-?} per node)" \
+             "x ${SLURM_CPUS_PER_TASK:-1} threads (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}); trainer $bin"
     if [ "$start_step" -gt 0 ]; then
         swat_log "resume step: $start_step (from $run_dir/$(printf 'ckpt-%08d.h5' "$start_step")${total:+ of $total steps})"
     else
@@ -275,6 +290,7 @@ swat_train_job() {
     [ -z "$total" ] && total=$(swat_total_steps "$run_dir" "$bin")
     swat_log "swat-train exited $rc; newest checkpoint: step $step${total:+ of $total}"
 
+    local crashed=0
     case $rc in
         0)
             swat_log "training complete (step $step${total:+ of $total})"
@@ -283,13 +299,22 @@ swat_train_job() {
         2) swat_err "bad input (exit 2): see the message above; not requeueing"; return 2 ;;
         4) swat_err "non-finite loss (exit 4); not requeueing"; return 4 ;;
         5) swat_err "a checkpoint could not be written (exit 5); not requeueing"; return 5 ;;
-        *) swat_err "swat-train failed (exit $rc); not requeueing"; return "$rc" ;;
+        *)
+            if [ "$launched" = 1 ] && [ "$step" -gt "$start_step" ]; then
+                swat_err "swat-train failed (exit $rc) after progress (step $start_step -> $step): a rank or a node may have died"
+                crashed=1
+            else
+                swat_err "swat-train failed (exit $rc) without progress (still step $step); not requeueing"
+                return "$rc"
+            fi ;;
     esac
 
-    # exit 75: stopped with a checkpoint saved
+    # exit 75 (stopped with a checkpoint saved), or a crash after progress
+    local rc_out=75
+    [ "$crashed" = 1 ] && rc_out=$rc
     if [ "$SWAT_SIGNAL_TERM" = 1 ]; then
         swat_log "stopped on SIGTERM (scancel, preemption or time limit); newest checkpoint: step $step; not requeueing"
-        return 75
+        return "$rc_out"
     fi
     if [ -n "$total" ] && [ "$step" -ge "$total" ]; then
         swat_log "training complete (step $step of $total)"
@@ -297,21 +322,21 @@ swat_train_job() {
     fi
     if [ "${SWAT_REQUEUE:-1}" = 0 ]; then
         swat_log "SWAT_REQUEUE=0: not requeueing; resubmit to resume from step $step"
-        return 75
+        return "$rc_out"
     fi
     if [ -z "${SLURM_JOB_ID:-}" ]; then
         swat_log "not in a SLURM job: nothing to requeue; rerun to resume from step $step"
-        return 75
+        return "$rc_out"
     fi
     if [ "$launched" = 1 ] && [ "$step" -le "$start_step" ]; then
         # every stop comes after at least one update: something is wrong, and
         # requeueing would loop
         swat_err "no progress in this run (still step $step): not requeueing"
-        return 75
+        return "$rc_out"
     fi
     if [ -n "${SWAT_MAX_RESTARTS:-}" ] && [ "$restarts" -ge "$SWAT_MAX_RESTARTS" ]; then
         swat_err "restart $restarts reached SWAT_MAX_RESTARTS=$SWAT_MAX_RESTARTS: not requeueing"
-        return 75
+        return "$rc_out"
     fi
     # a plain scancel also signals the ranks directly; should its SIGTERM to
     # this shell still be on the way, slurmctld already knows the job is no
@@ -320,13 +345,13 @@ swat_train_job() {
     state=$(swat_job_state)
     if [ "$SWAT_SIGNAL_TERM" = 1 ] || { [ -n "$state" ] && [ "$state" != RUNNING ]; }; then
         swat_log "job state ${state:-unknown}, SIGTERM caught: $([ "$SWAT_SIGNAL_TERM" = 1 ] && echo yes || echo no): not requeueing"
-        return 75
+        return "$rc_out"
     fi
     swat_log "requeueing job $label (restart $((restarts + 1)) will resume from step $step)"
     trap '' USR1 TERM # requeueing ends this run of the script with a SIGTERM
     if ! scontrol requeue "$label"; then
         swat_err "scontrol requeue $label failed: resubmit to resume from step $step"
-        return 75
+        return "$rc_out"
     fi
     swat_log "requeued: job $label is pending again"
     return 0

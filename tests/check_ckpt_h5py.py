@@ -9,8 +9,8 @@ usage: python3 tests/check_ckpt_h5py.py CKPT.h5 [--optimizer]
 Checks the root attributes (format, format_version, step, samples_seen,
 tokens_seen, world_size, sp: int64 scalars; config and created: strings), then
 every dataset path the resolved config implies (the config attribute gives V,
-d, L, f and tie_word_embeddings), each float32 little-endian with its SPEC
-shape, no dataset the SPEC does not name, /lm_head only when untied, the
+d, L, f and tie_word_embeddings), each float32 little-endian with its
+documented shape, no dataset the format does not name, /lm_head only when untied, the
 moments under /optimizer/exp_avg and /optimizer/exp_avg_sq when present (and
 required with --optimizer), the /train scalars, that every dataset carries
 a crc32 attribute (uint32 scalar) equal to zlib.crc32 of its data as

@@ -107,3 +107,9 @@ set_tests_properties(slurm PROPERTIES RUN_SERIAL TRUE)
 # prefix, with the configs, job scripts and tools under share/swat
 swat_add_test(find_blis LABELS build TIMEOUT 120 COMMAND tests/run_find_blis.sh ${B} NEEDS)
 swat_add_test(install LABELS build TIMEOUT 120 COMMAND tests/run_install.sh ${B} NEEDS swat-programs)
+
+# a real two-node SLURM built from network namespaces: a 2-node job equals the
+# 1-node run bit for bit, a rank and a node die mid-run, bad host lists,
+# layouts and MPI-IO hints (~3 min on an idle machine; slow)
+swat_add_test(slurm_multinode LABELS e2e slow TIMEOUT 1200 COMMAND tests/slurm/run_multinode_test.sh ${B})
+set_tests_properties(slurm_multinode PROPERTIES RUN_SERIAL TRUE)

@@ -13,7 +13,7 @@
 set -uo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
+cd "$src" || exit 1
 work=$(mktemp -d "$build/threads.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export OMPI_MCA_mpi_yield_when_idle=1
@@ -30,7 +30,7 @@ run() { # OMP_NUM_THREADS PROGRAM ARGS... → out, rc
 }
 lines() { printf '%s\n' "$out" | grep -c "$1"; }
 fixed() { printf '%s\n' "$out" | grep -cF -- "$1"; }
-train=("$build/swat-train" $cfg --set train.steps=2)
+train=("$build/swat-train" "$cfg" --set train.steps=2)
 
 run "$n" "${train[@]}" --set "checkpoint.dir=$work/omp"
 want="2 ranks on this node x $n threads (OMP_NUM_THREADS) = $((2 * n)) threads on $n CPUs; lowered to $half thread"

@@ -86,14 +86,14 @@ mpich() {
     (cd build-mpich && ctest --output-on-failure -L mpi "${skip[@]}") | tee "$log"
 }
 
-# Sanitizers: the whole suite again in an ASan+UBSan build but the SLURM test,
+# Sanitizers: the whole suite again in an ASan+UBSan build but the SLURM tests,
 # whose daemons and job steps add nothing sanitizable that train_eval, resume
 # and faults do not run. The environment (ASAN/LSAN/UBSAN_OPTIONS,
 # tests/lsan.supp) comes from CMake's SWAT_TEST_ENV.
 sanitize() {
     configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWAT_SANITIZE=ON
     cmake --build build-asan -j"$jobs"
-    (cd build-asan && ctest --output-on-failure -E '^slurm$') | tee "$log"
+    (cd build-asan && ctest --output-on-failure -E '^slurm') | tee "$log"
 }
 
 # (never `cond || stage …`: errexit does not reach into such a list)

@@ -21,6 +21,8 @@
  *   4  a non-finite loss or gradient under on_nonfinite = stop, or more than
  *      max_skips of them in a row under skip (nothing saved)
  *   5  a checkpoint could not be written
+ *   6  a stop signal came, but the ranks could not agree to stop in time: a
+ *      peer rank or its node is gone (nothing saved; see stop_grace below)
  *   75 stopped on SIGUSR1/SIGTERM after saving a checkpoint (EX_TEMPFAIL:
  *      the job script requeues; the next start resumes from it) */
 #include "swat/cli.h"
@@ -36,12 +38,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum { EXIT_BAD_INPUT = 2, EXIT_NONFINITE = 4, EXIT_SAVE_FAILED = 5, EXIT_PREEMPTED = 75 };
+enum {
+    EXIT_BAD_INPUT = 2,
+    EXIT_NONFINITE = 4,
+    EXIT_SAVE_FAILED = 5,
+    EXIT_STOP_TIMEOUT = 6,
+    EXIT_PREEMPTED = 75
+};
 
-static volatile sig_atomic_t stop_signal;
+/* A stop signal is acted on when every rank has seen it: the agreement at
+ * the end of an update. A rank whose peer is gone (a killed rank, a node
+ * that died) never gets there: MPI does not fail a wait for a dead peer, it
+ * waits for ever, and SLURM's step termination (SIGTERM, then SIGKILL after
+ * KillWait, 30 s by default) is all that would end it. So once training
+ * runs, a stop signal also arms an alarm of stop_grace seconds (3 s plus
+ * two of the slowest loop iterations so far, so that the agreement always
+ * fits), disarmed when the ranks agree (the save may then take what it
+ * needs); if it rings, the rank says why and exits at once. */
+static volatile sig_atomic_t stop_signal, stop_armed, stop_grace = 10;
 
-static void on_signal(int sig) { stop_signal = sig; }
+static void on_signal(int sig)
+{
+    if (!stop_signal && stop_armed) alarm((unsigned)stop_grace);
+    stop_signal = sig;
+}
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "swat-train: a stop signal came, but the ranks did not agree to stop "
+                              "in time: a rank or its node is gone; exiting without a checkpoint "
+                              "(the newest complete one stands)\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_STOP_TIMEOUT);
+}
 
 enum { OPT_SET = 256, OPT_STOP_AFTER, OPT_PRINT_CONFIG, OPT_GET, OPT_PRINT_KEYS };
 
@@ -68,8 +101,9 @@ static const swat_cli_program program = {
     "checkpoint in its [checkpoint] dir. One rank as it is; several under mpirun or srun. "
     "docs/config.md lists every key.",
     "exit status: 0 done (or already complete), 2 bad input (one line on stderr), 4 "
-    "non-finite loss or gradient, 5 a checkpoint could not be written, 75 stopped by "
-    "SIGUSR1/SIGTERM or --stop-after with a checkpoint saved.",
+    "non-finite loss or gradient, 5 a checkpoint could not be written, 6 a stop signal came "
+    "but a peer rank is gone (nothing saved), 75 stopped by SIGUSR1/SIGTERM or --stop-after "
+    "with a checkpoint saved.",
     options,
     1,
 };
@@ -155,10 +189,12 @@ static void print_banner(const swat_trainer *tr, int threads)
               (long long)m->nparams, (long long)m->V, (long long)m->d, (long long)m->L,
               (long long)m->H, (long long)m->f, (long long)m->w,
               m->cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax", (long long)m->cfg.alibi);
-    swat_info("layout: %d ranks = sp %d x dp %d, %d threads/rank; %lld sequences x %lld tokens per "
-              "update, chunk %lld, micro-batch %lld x %lld passes",
-              tr->world, tr->sp, tr->dp, threads, (long long)tr->B, (long long)tr->T,
-              (long long)tr->Tc, (long long)tr->mb, (long long)tr->accum);
+    swat_node_info node = swat_comm_node(tr->comm);
+    swat_info("layout: %d ranks = sp %d x dp %d, %d threads/rank, %d node%s (%d ranks on rank 0's); "
+              "%lld sequences x %lld tokens per update, chunk %lld, micro-batch %lld x %lld passes",
+              tr->world, tr->sp, tr->dp, threads, node.nodes, node.nodes == 1 ? "" : "s",
+              node.ranks, (long long)tr->B, (long long)tr->T, (long long)tr->Tc, (long long)tr->mb,
+              (long long)tr->accum);
     swat_info("train data: %lld tokens, %lld samples; %.3g GFLOP/token; peak %.1f GFLOP/s (all ranks)",
               (long long)swat_data_num_tokens(tr->train_ds), (long long)tr->sampler.n,
               tr->flops_per_token * 1e-9, tr->peak_gflops);
@@ -206,6 +242,9 @@ static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after,
     double tokens_per_update = (double)tr.B * (double)tr.T, elapsed = 0;
     if (tr.step >= steps) swat_info("training already complete: step %lld of %lld", (long long)tr.step, (long long)steps);
     int64_t in_row = 0; /* non-finite updates skipped in a row */
+    double iter_t0 = swat_now(), slowest = 0;
+    stop_armed = 1;
+    if (stop_signal) alarm((unsigned)stop_grace); /* a signal during start-up */
     while (tr.step < steps) {
         swat_update_stats st;
         swat_trainer_update(&tr, &st);
@@ -243,6 +282,12 @@ static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after,
         int last = tr.step == steps;
         if (cfg.train.eval_every > 0 && tr.step % cfg.train.eval_every == 0 && !last) run_eval(&tr, &mt);
         int stop = swat_comm_any(comm, stop_signal != 0) || (stop_after > 0 && tr.step - start >= stop_after);
+        if (stop) alarm(0); /* every rank is here: the save may take what it needs */
+        /* agreement to agreement: an update, an evaluation, the save before */
+        double now = swat_now(), iter = now - iter_t0;
+        iter_t0 = now;
+        if (iter > slowest) slowest = iter;
+        stop_grace = (sig_atomic_t)(3 + 2 * (slowest < 1800 ? slowest : 1800));
         if (last || tr.step % cfg.checkpoint.every == 0 || stop) {
             if (swat_trainer_save(&tr, err)) {
                 if (rank == 0) fprintf(stderr, "swat-train: checkpoint at step %lld failed: %s\n", (long long)tr.step, err);
@@ -271,6 +316,7 @@ int main(int argc, char **argv)
      * kill the rank; it is acted on after the first update */
     signal(SIGUSR1, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGALRM, on_alarm);
     int world = swat_comm_init(&argc, &argv);
     int rank = swat_comm_world_rank();
     char err[SWAT_ERR_LEN] = "";

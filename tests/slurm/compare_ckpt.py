@@ -14,7 +14,7 @@ try:
     import h5py
     import numpy as np
 except ImportError as e:  # the Debian packages python3-h5py python3-numpy
-    print(f"compare_ckpt.py: {e} (install python3-h5py python3-numpy, or run a python3 that has them)", file=sys.stderr)
+    print(f"compare_ckpt.py: {e} (install python3-h5py python3-numpy; run the Python that has them, e.g. $SWAT_PYTHON)", file=sys.stderr)
     sys.exit(2)
 
 GROUPS = ("model", "lm_head", "optimizer", "train")
