@@ -233,9 +233,9 @@ out=$(mpi 2 $T $cfg --set "checkpoint.dir=$work/resume-crc" --set train.steps=2 
 warn=$(printf '%s\n' "$out" | grep -c 'warning: skipping unusable newer checkpoint(s) in .*ckpt-00000002.h5 (dataset /model/layers/0/attn/v_proj/weight: data does not match its crc32')
 if [ $rc = 0 ] && [ "$warn" = 1 ] && [ "$(printf '%s\n' "$out" | grep -c '^swat.*warning')" = 1 ] &&
    printf '%s' "$out" | grep -q 'resuming from .*ckpt-00000001.h5 at step 1'; then
-    pass=$((pass + 1)); printf 'ok    %-28s %s\n' resume-crc-fallback "$(printf '%s\n' "$out" | grep -m1 'crc32')"
+    ok "$(printf '%-28s %s' resume-crc-fallback "$(printf '%s\n' "$out" | grep -m1 'crc32')")"
 else
-    fail=$((fail + 1)); printf 'FAIL  resume-crc-fallback: exit %s, %s warning lines\n%s\n' "$rc" "$warn" "$out"
+    not_ok "$(printf 'resume-crc-fallback: exit %s, %s warning lines\n%s' "$rc" "$warn" "$out")"
 fi
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2

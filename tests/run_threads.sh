@@ -11,18 +11,12 @@
 # The policy's cases one by one: tests/test_threads.c.
 # usage: tests/run_threads.sh BUILD_DIR
 set -uo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src" || exit 1
-work=$(mktemp -d "$build/threads.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" threads
 cfg=tests/configs/ref.ini
 n=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) # nproc obeys OMP_NUM_THREADS
 half=$(( n / 2 > 0 ? n / 2 : 1 ))
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok    $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL  $*"; }
 run() { # OMP_NUM_THREADS PROGRAM ARGS... → out, rc
     local omp=$1; shift
     out=$(OMP_NUM_THREADS=$omp timeout 120 mpiexec --oversubscribe --allow-run-as-root --bind-to none \
@@ -37,20 +31,20 @@ want="2 ranks on this node x $n threads (OMP_NUM_THREADS) = $((2 * n)) threads o
 if [ $rc = 0 ] && [ "$(lines oversubscribed)" = 1 ] && [ "$(fixed "[rank 0] warning: oversubscribed: $want")" = 1 ] &&
    [ "$(lines "layout: 2 ranks = .*, $half threads/rank")" = 1 ]; then
     ok "OMP_NUM_THREADS=$n on 2 ranks: lowered to $half ($(printf '%s\n' "$out" | grep -o 'oversubscribed.*'))"
-else bad "OMP_NUM_THREADS=$n on 2 ranks: exit $rc, want '$want' once"; printf '%s\n' "$out" | head -20; fi
+else not_ok "OMP_NUM_THREADS=$n on 2 ranks: exit $rc, want '$want' once"; printf '%s\n' "$out" | head -20; fi
 
 run 1 "${train[@]}" --set "checkpoint.dir=$work/set" --set "parallel.threads=$n"
 want="2 ranks on this node x $n threads ([parallel] threads) = $((2 * n)) threads on $n CPUs; kept as set"
 if [ $rc = 0 ] && [ "$(lines oversubscribed)" = 1 ] && [ "$(fixed "[rank 0] warning: oversubscribed: $want")" = 1 ] &&
    [ "$(lines "layout: 2 ranks = .*, $n threads/rank")" = 1 ]; then
     ok "[parallel] threads = $n on 2 ranks: kept, warned once"
-else bad "[parallel] threads = $n: exit $rc, want '$want' once"; printf '%s\n' "$out" | head -20; fi
+else not_ok "[parallel] threads = $n: exit $rc, want '$want' once"; printf '%s\n' "$out" | head -20; fi
 
 if [ "$n" -ge 2 ]; then
     run 1 "${train[@]}" --set "checkpoint.dir=$work/fits"
     if [ $rc = 0 ] && [ "$(lines oversubscribed)" = 0 ] && [ "$(lines "layout: 2 ranks = .*, 1 threads/rank")" = 1 ]; then
         ok "2 ranks x 1 thread on $n CPUs: silent"
-    else bad "2 ranks x 1 thread: exit $rc, $(lines oversubscribed) oversubscribed lines"; printf '%s\n' "$out" | head -20; fi
+    else not_ok "2 ranks x 1 thread: exit $rc, $(lines oversubscribed) oversubscribed lines"; printf '%s\n' "$out" | head -20; fi
 else
     echo "skip  2 ranks x 1 thread: this machine has 1 CPU"
 fi
@@ -58,7 +52,7 @@ fi
 run 1 "$build/swat-eval" "$work/fits/ckpt-00000002.h5" --data tests/data/wisdom.txt --max-samples 4 --threads "$n"
 if [ $rc = 0 ] && [ "$(lines oversubscribed)" = 1 ] && [ "$(fixed "x $n threads (--threads) = $((2 * n)) threads on $n CPUs; kept as set")" = 1 ]; then
     ok "swat-eval --threads $n on 2 ranks: kept, warned once"
-else bad "swat-eval --threads $n: exit $rc"; printf '%s\n' "$out" | head -20; fi
+else not_ok "swat-eval --threads $n: exit $rc"; printf '%s\n' "$out" | head -20; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -ge 3 ]
+[ "$swat_passed" -ge 3 ] || not_ok "fewer than 3 cases ran ($swat_passed)"
+swat_summary

@@ -445,10 +445,10 @@ static void inspect_file(const char *path, const swat_config *cfg, const swat_ck
             char name[SWAT_TENSOR_NAME_LEN + 8];
             snprintf(name, sizeof name, "/%s", tt->name);
             uint32_t stored = 0;
-            uLong want = crc32(0, (const Bytef *)(model->params + tt->offset),
+            uLong crc = crc32(0, (const Bytef *)(model->params + tt->offset),
                                (uInt)(tt->numel * sizeof(float)));
-            CHECK(h5_attr_u32(f, name, &stored) == 0 && stored == (uint32_t)want,
-                  "%s: crc32 %08x, zlib %08lx", name, (unsigned)stored, want);
+            CHECK(h5_attr_u32(f, name, &stored) == 0 && stored == (uint32_t)crc,
+                  "%s: crc32 %08x, zlib %08lx", name, (unsigned)stored, crc);
         }
     free(format);
     free(config);
