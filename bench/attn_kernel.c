@@ -222,7 +222,7 @@ int main(int argc, char **argv)
         for (int iw = 0; iw < nw; iw++) {
             int64_t dh = dhs[id], w = ws[iw], d = H * dh;
             swat_real *slopes = swat_malloc(sizeof(swat_real) * (size_t)H);
-            swat_attn_slopes(slopes, H, SWAT_ALIBI_BALANCED);
+            swat_attn_slopes(slopes, H, SWAT_ALIBI_BALANCED, SWAT_ALIBI_MAG_AUTO);
             attn_ctx c = {.a = {.H = H, .dh = dh, .w = w, .kind = SWAT_ATTN_SIGMOID, .slopes = slopes,
                                 .bias = 0, .block = block, .op = op},
                           .T = T,

@@ -21,7 +21,8 @@ static int same_config(const swat_config *a, const swat_config *b)
            SAME(a, b, model.intermediate_size) && SAME(a, b, model.window_size) &&
            SAME(a, b, model.rope_theta) && SAME(a, b, model.rope) && SAME(a, b, model.norm_eps) &&
            SAME(a, b, model.tie_word_embeddings) && SAME(a, b, model.attention) &&
-           SAME(a, b, model.alibi) && SAME(a, b, model.sigmoid_bias) &&
+           SAME(a, b, model.alibi) && SAME(a, b, model.alibi_magnitudes) &&
+           SAME(a, b, model.sigmoid_bias) &&
            SAME(a, b, model.initializer_range) && SAME(a, b, train.lr) &&
            SAME(a, b, train.beta1) && SAME(a, b, train.beta2) && SAME(a, b, train.eps) &&
            SAME(a, b, train.weight_decay) && SAME(a, b, train.grad_clip) &&

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* attn.c: causal sliding-window attention over the band, block by block
- * (attn.h), sigmoid (SWAT) or softmax, with ALiBi slopes.
+ * (attn.h), sigmoid (SWAT) or softmax, with ALiBi slopes (signs and sizes of
+ * every mode: docs/model.md).
  *
  * A block of query rows [r0, r1) reaches key rows [r0−w+1, r1−1] (shifted by
  * the halo, clipped): at most bq+w−1 of them. Per (head, block), forward:
@@ -45,21 +46,34 @@
 #include <omp.h>
 #include <string.h>
 
-void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi)
+/* Head n's sign comes from the mode and its place i in its sign group
+ * (balanced: heads [0, H/2) negative, [H/2, H) positive; negative and
+ * positive: one group of all H heads); its size from i alone: 2^-(i+1)
+ * (halving) or 2^(-8(i+1)/H) with H the model's head count (alibi). The
+ * halving sizes are exact powers of two (ldexp), so a config that asks for
+ * them gets the same bits on every machine. */
+void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi, int magnitudes)
 {
+    int mags = swat_alibi_magnitudes_resolve(alibi, magnitudes);
+    SWAT_ASSERT(mags == SWAT_ALIBI_MAG_HALVING || mags == SWAT_ALIBI_MAG_ALIBI);
+    SWAT_ASSERT(alibi != SWAT_ALIBI_BALANCED || H % 2 == 0);
     for (int64_t n = 0; n < H; n++) {
-        double s = 0;
+        int64_t i = n;
+        double sign = 0;
         switch (alibi) {
         case SWAT_ALIBI_BALANCED:
-            SWAT_ASSERT(H % 2 == 0);
-            s = n < H / 2 ? -ldexp(1.0, -(int)(n + 1)) : ldexp(1.0, -(int)(n - H / 2 + 1));
+            sign = n < H / 2 ? -1 : 1;
+            i = n < H / 2 ? n : n - H / 2;
             break;
-        case SWAT_ALIBI_NEGATIVE: s = -pow(2.0, -8.0 * (double)(n + 1) / (double)H); break;
-        case SWAT_ALIBI_POSITIVE: s = pow(2.0, -8.0 * (double)(n + 1) / (double)H); break;
-        case SWAT_ALIBI_NONE: s = 0; break;
+        case SWAT_ALIBI_NEGATIVE: sign = -1; break;
+        case SWAT_ALIBI_POSITIVE: sign = 1; break;
+        case SWAT_ALIBI_NONE: sign = 0; break;
         default: SWAT_ASSERT(!"unknown alibi kind");
         }
-        slopes[n] = (swat_real)s;
+        /* beyond 2^-1100 a double is 0 anyway; the cap keeps the int exponent sane */
+        double mag = mags == SWAT_ALIBI_MAG_HALVING ? ldexp(1.0, -(int)(i < 1100 ? i + 1 : 1100))
+                                                    : pow(2.0, -8.0 * (double)(i + 1) / (double)H);
+        slopes[n] = (swat_real)(sign * mag);
     }
 }
 

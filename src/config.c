@@ -81,6 +81,7 @@ typedef struct key_def {
  * default of every enum key is its value 0. */
 static const char *const attention_names[] = {"sigmoid", "softmax", NULL};
 static const char *const alibi_names[] = {"balanced", "negative", "positive", "none", NULL};
+static const char *const magnitude_names[] = {"auto", "halving", "alibi", NULL};
 static const char *const schedule_names[] = {"cosine", "constant", NULL};
 static const char *const format_names[] = {"bytes", "llmc", NULL};
 static const char *const nonfinite_names[] = {"stop", "skip", NULL};
@@ -190,7 +191,12 @@ static const key_def keys[] = {
            "ALiBi slopes, added to a score times the query-key distance: balanced = half the "
            "heads -1/2, -1/4, ... (favour recent tokens), half +1/2, +1/4, ... (favour older "
            "ones), as SWAT; negative = classic ALiBi, -2^(-8(n+1)/H) for head n; positive = its "
-           "mirror; none"),
+           "mirror; none (the sizes quoted are the defaults: see alibi_magnitudes)"),
+    K_ENUM(model, alibi_magnitudes, magnitude_names,
+           "sizes of the ALiBi slopes, the signs staying alibi's: the i-th head of each sign "
+           "group gets 2^-(i+1) (halving: 1/2, 1/4, ..., the paper's text) or 2^(-8(i+1)/H) "
+           "(alibi: classic ALiBi, the authors' released code); auto = halving for balanced, "
+           "alibi otherwise (--print-config shows the value used)"),
     K_REAL(model, sigmoid_bias, 0, ANY,
            "b added to every score before the sigmoid (attention = sigmoid only); the sigmoid-"
            "bias variant uses -ln(w)"),
@@ -1014,6 +1020,7 @@ int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
     swat_model_config *m = &cfg->model;
     if (check_model_relations(m, err)) return -1;
     if (m->intermediate_size == 0) m->intermediate_size = derived_intermediate(m->hidden_size);
+    m->alibi_magnitudes = swat_alibi_magnitudes_resolve(m->alibi, m->alibi_magnitudes);
 
     if (use == SWAT_CONFIG_FOR_TRAINING) {
         if (cfg->data.format == SWAT_DATA_BYTES && m->vocab_size < 256)

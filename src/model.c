@@ -134,7 +134,7 @@ swat_model *swat_model_create(const swat_model_config *cfg, size_t pad_to)
     make_view(m, m->grads, &m->g);
 
     m->slopes = swat_malloc(sizeof(swat_real) * (size_t)m->H);
-    swat_attn_slopes(m->slopes, m->H, cfg->alibi);
+    swat_attn_slopes(m->slopes, m->H, cfg->alibi, cfg->alibi_magnitudes);
     m->attn = (swat_attn_desc){.H = m->H,
                                .dh = m->dh,
                                .w = m->w,

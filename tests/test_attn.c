@@ -100,6 +100,7 @@ typedef struct {
     int64_t T, w, H, dh, nh, p0;
     int kind, alibi;
     double bias;
+    int mags; /* swat_alibi_magnitudes; 0 = auto */
 } tcase;
 
 typedef struct {
@@ -117,7 +118,7 @@ static void prob_init(prob *p, tcase c, int64_t block, uint64_t seed)
     rng_seed(seed);
     p->c = c;
     p->d = c.H * c.dh, p->ld = 3 * p->d, p->rows = c.nh + c.T;
-    swat_attn_slopes(p->slopes, c.H, c.alibi);
+    swat_attn_slopes(p->slopes, c.H, c.alibi, c.mags);
     p->a = (swat_attn_desc){.H = c.H,
                             .dh = c.dh,
                             .w = c.w,
@@ -342,20 +343,24 @@ static void check_fd(prob *p, const swat_real *g, int use_kernel, const char *wh
 enum { SIG = SWAT_ATTN_SIGMOID, SMX = SWAT_ATTN_SOFTMAX };
 enum { BAL = SWAT_ALIBI_BALANCED, NEG = SWAT_ALIBI_NEGATIVE, POS = SWAT_ALIBI_POSITIVE,
        NONE = SWAT_ALIBI_NONE };
+enum { AUTO = SWAT_ALIBI_MAG_AUTO, HALVING = SWAT_ALIBI_MAG_HALVING, CLASSIC = SWAT_ALIBI_MAG_ALIBI };
 
-/* T, w, H, dh, nh, p0, kind, alibi, bias */
+/* T, w, H, dh, nh, p0, kind, alibi, bias, magnitudes */
 static const tcase cases[] = {
-    {37, 8, 2, 4, 0, 0, SIG, BAL, 0},      /* window does not divide T */
-    {64, 16, 4, 16, 0, 0, SMX, NEG, 0},    /* window divides T */
-    {37, 8, 3, 6, 0, 0, SMX, POS, 0},      /* odd head count */
-    {20, 32, 2, 8, 0, 0, SIG, NONE, -1.5}, /* w ≥ T, bias */
-    {29, 0, 2, 8, 0, 0, SMX, BAL, 0},      /* full causal */
-    {29, 0, 4, 4, 0, 0, SIG, NEG, 0.7},    /* full causal, bias */
-    {37, 8, 2, 4, 7, 100, SIG, BAL, -1},   /* halo nh = w − 1, p0 > 0 */
-    {64, 16, 4, 10, 15, 64, SMX, NEG, 0},  /* halo, softmax */
-    {20, 8, 2, 6, 3, 3, SIG, POS, 0.3},    /* near the sequence start: nh = p0 < w − 1 */
-    {16, 32, 2, 4, 20, 20, SMX, BAL, 0},   /* w ≥ T with a halo */
-    {10, 1, 2, 4, 0, 5, SIG, BAL, 0.2},    /* w = 1: each query sees itself */
+    {37, 8, 2, 4, 0, 0, SIG, BAL, 0, AUTO},      /* window does not divide T */
+    {64, 16, 4, 16, 0, 0, SMX, NEG, 0, AUTO},    /* window divides T */
+    {37, 8, 3, 6, 0, 0, SMX, POS, 0, AUTO},      /* odd head count */
+    {20, 32, 2, 8, 0, 0, SIG, NONE, -1.5, AUTO}, /* w ≥ T, bias */
+    {29, 0, 2, 8, 0, 0, SMX, BAL, 0, AUTO},      /* full causal */
+    {29, 0, 4, 4, 0, 0, SIG, NEG, 0.7, AUTO},    /* full causal, bias */
+    {37, 8, 2, 4, 7, 100, SIG, BAL, -1, AUTO},   /* halo nh = w − 1, p0 > 0 */
+    {64, 16, 4, 10, 15, 64, SMX, NEG, 0, AUTO},  /* halo, softmax */
+    {20, 8, 2, 6, 3, 3, SIG, POS, 0.3, AUTO},    /* near the sequence start: nh = p0 < w − 1 */
+    {16, 32, 2, 4, 20, 20, SMX, BAL, 0, AUTO},   /* w ≥ T with a halo */
+    {10, 1, 2, 4, 0, 5, SIG, BAL, 0.2, AUTO},    /* w = 1: each query sees itself */
+    {37, 8, 4, 4, 7, 100, SIG, BAL, -1, CLASSIC}, /* balanced, the authors' sizes, halo */
+    {40, 8, 4, 6, 0, 0, SMX, POS, 0, HALVING},    /* positive, the paper's halving sizes */
+    {29, 0, 4, 4, 0, 0, SIG, NEG, 0.5, HALVING},  /* negative halving, full causal */
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -365,27 +370,53 @@ static void blocks_of(int64_t *blk, const tcase *c)
     blk[0] = 1, blk[1] = 3, blk[2] = w, blk[3] = w + 5, blk[4] = 0; /* 0: the default */
 }
 
+/* Exact expected slope of head n (signs per mode, sizes per family). */
+static double want_slope(int64_t H, int64_t n, int alibi, int mags)
+{
+    int64_t i = alibi == SWAT_ALIBI_BALANCED && n >= H / 2 ? n - H / 2 : n;
+    double mag = mags == HALVING ? pow(2, -(double)(i + 1)) : pow(2, -8.0 * (double)(i + 1) / (double)H);
+    if (alibi == SWAT_ALIBI_NONE) return 0;
+    return (alibi == SWAT_ALIBI_NEGATIVE || (alibi == SWAT_ALIBI_BALANCED && n < H / 2)) ? -mag
+                                                                                        : mag;
+}
+
 static void test_slopes(void **state)
 {
     (void)state;
-    swat_real s[8];
-    for (int64_t H = 2; H <= 8; H += 2) {
-        swat_attn_slopes(s, H, SWAT_ALIBI_BALANCED);
-        for (int64_t n = 0; n < H; n++)
-            assert_true(s[n] == (n < H / 2 ? -pow(2, -(double)(n + 1))
-                                           : pow(2, -(double)(n - H / 2 + 1))));
-        swat_attn_slopes(s, H, SWAT_ALIBI_NEGATIVE);
-        for (int64_t n = 0; n < H; n++)
-            assert_true(fabs(s[n] + pow(2, -8.0 * (n + 1) / H)) < 1e-15);
-        swat_attn_slopes(s, H, SWAT_ALIBI_POSITIVE);
-        for (int64_t n = 0; n < H; n++) assert_true(fabs(s[n] - pow(2, -8.0 * (n + 1) / H)) < 1e-15);
-        swat_attn_slopes(s, H, SWAT_ALIBI_NONE);
-        for (int64_t n = 0; n < H; n++) assert_true(s[n] == 0);
-    }
-    /* the paper's 4 heads: −1/2, −1/4, +1/2, +1/4 */
-    swat_attn_slopes(s, 4, SWAT_ALIBI_BALANCED);
+    swat_real s[12], a[12];
+    const int modes[] = {BAL, NEG, POS, NONE};
+    for (int64_t H = 2; H <= 12; H += 2)
+        for (int k = 0; k < 4; k++) {
+            int mode = modes[k];
+            for (int mags = HALVING; mags <= CLASSIC; mags++) {
+                swat_attn_slopes(s, H, mode, mags);
+                for (int64_t n = 0; n < H; n++) {
+                    double w = want_slope(H, n, mode, mags);
+                    /* halving sizes are exact powers of two; alibi ones are
+                     * libm's pow: within one ulp of a double */
+                    assert_true(mags == HALVING ? s[n] == w : fabs(s[n] - w) <= 1e-15 * fabs(w));
+                }
+            }
+            /* auto: halving for balanced (the paper's text), alibi otherwise,
+             * bit for bit what the explicit family gives */
+            swat_attn_slopes(a, H, mode, SWAT_ALIBI_MAG_AUTO);
+            swat_attn_slopes(s, H, mode, mode == BAL ? HALVING : CLASSIC);
+            assert_memory_equal(a, s, sizeof(swat_real) * (size_t)H);
+        }
+    /* the paper's 4 heads: -1/2, -1/4, +1/2, +1/4 */
+    swat_attn_slopes(s, 4, BAL, SWAT_ALIBI_MAG_AUTO);
     assert_true(s[0] == -0.5 && s[1] == -0.25 && s[2] == 0.5 && s[3] == 0.25);
-    swat_attn_slopes(s, 3, SWAT_ALIBI_NEGATIVE);
+    /* the authors' code at H = 4 is +1/4, +1/16, -1/16, -1/4: in our head
+     * order -1/4, -1/16, +1/4, +1/16 (H in the exponent is the model's 4,
+     * not the group's 2) */
+    swat_attn_slopes(s, 4, BAL, CLASSIC);
+    assert_true(s[0] == -0.25 && s[1] == -0.0625 && s[2] == 0.25 && s[3] == 0.0625);
+    /* classic ALiBi at H = 8: 1/2 ... 1/256; halving from 1/2 on every sign */
+    swat_attn_slopes(s, 8, NEG, SWAT_ALIBI_MAG_AUTO);
+    assert_true(s[0] == -0.5 && s[7] == -1.0 / 256);
+    swat_attn_slopes(s, 8, POS, HALVING);
+    assert_true(s[0] == 0.5 && s[7] == 1.0 / 256);
+    swat_attn_slopes(s, 3, NEG, SWAT_ALIBI_MAG_AUTO);
     assert_true(fabs(s[2] + 1.0 / 256) < 1e-18);
 }
 
@@ -393,7 +424,7 @@ static void test_slopes(void **state)
 static void test_reference_fd(void **state)
 {
     (void)state;
-    const int pick[] = {0, 1, 3, 6, 8, 9};
+    const int pick[] = {0, 1, 3, 6, 8, 9, 11, 13};
     for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
         tcase c = cases[pick[k]];
         if (c.T > 40) c.T = 40, c.dh = c.dh > 6 ? 6 : c.dh; /* keep it small */
@@ -457,8 +488,8 @@ static void test_vs_reference(void **state)
 static void test_kernel_fd(void **state)
 {
     (void)state;
-    const int pick[] = {6, 7, 4, 8};
-    const int64_t blk[] = {3, 5, 4, 0};
+    const int pick[] = {6, 7, 4, 8, 11, 12};
+    const int64_t blk[] = {3, 5, 4, 0, 3, 0};
     for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
         tcase c = cases[pick[k]];
         if (c.T > 40) c.T = 40, c.dh = 6;
@@ -548,9 +579,9 @@ static void test_threads(void **state)
 {
     (void)state;
     const tcase tc[] = {
-        {96, 16, 4, 8, 15, 40, SIG, BAL, 0.1},
-        {80, 12, 3, 8, 0, 0, SMX, NEG, 0},
-        {50, 0, 2, 8, 0, 0, SIG, POS, 0},
+        {96, 16, 4, 8, 15, 40, SIG, BAL, 0.1, AUTO},
+        {80, 12, 3, 8, 0, 0, SMX, NEG, 0, AUTO},
+        {50, 0, 2, 8, 0, 0, SIG, POS, 0, AUTO},
     };
     for (size_t k = 0; k < sizeof tc / sizeof tc[0]; k++)
         for (int64_t bq = 0; bq <= 7; bq += 7) {

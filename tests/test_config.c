@@ -101,6 +101,7 @@ static void test_defaults(void **state)
     assert_true(c.model.norm_eps == 1e-6);
     assert_int_equal(c.model.attention, SWAT_ATTN_SIGMOID);
     assert_int_equal(c.model.alibi, SWAT_ALIBI_BALANCED);
+    assert_int_equal(c.model.alibi_magnitudes, SWAT_ALIBI_MAG_AUTO);
     assert_true(c.model.sigmoid_bias == 0.0);
     assert_true(c.model.initializer_range == 0.02);
     assert_true(c.train.lr == 3e-4 && c.train.beta1 == 0.9 && c.train.beta2 == 0.95);
@@ -295,6 +296,7 @@ static void test_bad_bools_enums_strings(void **state)
         {"data", "shuffle", "true false", "not a boolean"},
         {"model", "attention", "relu", "not one of sigmoid, softmax"},
         {"model", "alibi", "both", "not one of balanced, negative, positive, none"},
+        {"model", "alibi_magnitudes", "paper", "not one of auto, halving, alibi"},
         {"train", "lr_schedule", "linear", "not one of cosine, constant"},
         {"data", "format", "", "not one of bytes, llmc"},
         {"train", "on_nonfinite", "ignore", "not one of stop, skip"},
@@ -707,6 +709,7 @@ static void assert_same_config(const swat_config *a, const swat_config *b)
     SAME_I(model.num_heads), SAME_I(model.intermediate_size), SAME_I(model.window_size);
     SAME_R(model.rope_theta), SAME_I(model.rope), SAME_R(model.norm_eps);
     SAME_I(model.tie_word_embeddings), SAME_I(model.attention), SAME_I(model.alibi);
+    SAME_I(model.alibi_magnitudes);
     SAME_R(model.sigmoid_bias), SAME_R(model.initializer_range);
     SAME_R(train.lr), SAME_R(train.beta1), SAME_R(train.beta2), SAME_R(train.eps);
     SAME_R(train.weight_decay), SAME_R(train.grad_clip), SAME_I(train.warmup_steps);
@@ -939,6 +942,66 @@ static void test_get_and_reference(void **state)
     free(text);
 }
 
+/* alibi_magnitudes: parsed, resolved by finalize (auto -> halving for
+ * balanced, alibi otherwise), printed resolved, part of the model identity. */
+static void test_alibi_magnitudes(void **state)
+{
+    (void)state;
+    char err[SWAT_ERR_LEN];
+    static const struct {
+        int alibi, mags, resolved;
+    } cases[] = {
+        {SWAT_ALIBI_BALANCED, SWAT_ALIBI_MAG_AUTO, SWAT_ALIBI_MAG_HALVING},
+        {SWAT_ALIBI_NEGATIVE, SWAT_ALIBI_MAG_AUTO, SWAT_ALIBI_MAG_ALIBI},
+        {SWAT_ALIBI_POSITIVE, SWAT_ALIBI_MAG_AUTO, SWAT_ALIBI_MAG_ALIBI},
+        {SWAT_ALIBI_NONE, SWAT_ALIBI_MAG_AUTO, SWAT_ALIBI_MAG_ALIBI},
+        {SWAT_ALIBI_BALANCED, SWAT_ALIBI_MAG_ALIBI, SWAT_ALIBI_MAG_ALIBI},
+        {SWAT_ALIBI_NEGATIVE, SWAT_ALIBI_MAG_HALVING, SWAT_ALIBI_MAG_HALVING},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        swat_config c = train_config();
+        c.model.alibi = cases[i].alibi, c.model.alibi_magnitudes = cases[i].mags;
+        expect_ok(swat_config_finalize(&c, SWAT_CONFIG_FOR_TRAINING, err), err);
+        assert_int_equal(c.model.alibi_magnitudes, cases[i].resolved);
+        /* finalize is idempotent and the printout reads back to the same */
+        swat_config again = c, back;
+        expect_ok(swat_config_finalize(&again, SWAT_CONFIG_FOR_TRAINING, err), err);
+        assert_int_equal(again.model.alibi_magnitudes, cases[i].resolved);
+        char *text = swat_config_to_string(&c);
+        assert_non_null(strstr(text, cases[i].resolved == SWAT_ALIBI_MAG_HALVING
+                                         ? "alibi_magnitudes = halving\n"
+                                         : "alibi_magnitudes = alibi\n"));
+        swat_config_defaults(&back);
+        expect_ok(swat_config_load_string(&back, text, "printed", err), err);
+        assert_int_equal(back.model.alibi_magnitudes, cases[i].resolved);
+        free(text);
+    }
+
+    /* spelled in a file or with --set, any case */
+    swat_config c;
+    load_ok(&c, "[model]\nalibi_magnitudes = HALVING\n");
+    assert_int_equal(c.model.alibi_magnitudes, SWAT_ALIBI_MAG_HALVING);
+    expect_ok(swat_config_set(&c, "model.alibi_magnitudes=alibi", err), err);
+    assert_int_equal(c.model.alibi_magnitudes, SWAT_ALIBI_MAG_ALIBI);
+    EXPECT_ERROR(swat_config_set(&c, "model.alibi_magnitudes=2", err), err,
+                 "not one of auto, halving, alibi");
+
+    /* A checkpoint written before the key existed (no alibi_magnitudes line)
+     * resolves to the model it was trained as: the same model as a config
+     * that says auto, or the explicit family. */
+    swat_config a = train_config(), b = train_config();
+    b.model.alibi_magnitudes = SWAT_ALIBI_MAG_HALVING;
+    expect_ok(swat_config_finalize(&b, SWAT_CONFIG_FOR_TRAINING, err), err);
+    assert_int_equal(swat_config_same_model(&a.model, &b.model, err), 1);
+    b.model.alibi_magnitudes = SWAT_ALIBI_MAG_ALIBI;
+    assert_int_equal(swat_config_same_model(&a.model, &b.model, err), 0);
+    expect_in(err, "alibi_magnitudes differs: halving vs alibi");
+
+    /* out of the enum when set in code */
+    a.model.alibi_magnitudes = 3;
+    EXPECT_ERROR(swat_config_finalize(&a, SWAT_CONFIG_FOR_MODEL, err), err, "[model] alibi_magnitudes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -962,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_same_model),
         cmocka_unit_test(test_get_and_reference),
+        cmocka_unit_test(test_alibi_magnitudes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,20 @@ static void test_grad_full_and_wide(void **s)
     gradcheck(c, 1, 9, "softmax w=16 > T=9");
 }
 
+/* The two magnitude families on the signs that do not default to them. */
+static void test_grad_magnitudes(void **s)
+{
+    (void)s;
+    swat_model_config c = base_config();
+    c.num_heads = 4; /* two heads per sign group: sizes differ inside a group */
+    c.alibi_magnitudes = SWAT_ALIBI_MAG_ALIBI;
+    gradcheck(c, 1, 12, "sigmoid balanced alibi-sizes");
+    c.attention = SWAT_ATTN_SOFTMAX;
+    c.alibi = SWAT_ALIBI_POSITIVE;
+    c.alibi_magnitudes = SWAT_ALIBI_MAG_HALVING;
+    gradcheck(c, 1, 11, "softmax positive halving");
+}
+
 /* Two micro-batches of one sequence add up to one pass over both. */
 static void test_microbatches_add_up(void **s)
 {
@@ -274,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_grad_positive_bias_norope),
         cmocka_unit_test(test_grad_untied_none),
         cmocka_unit_test(test_grad_full_and_wide),
+        cmocka_unit_test(test_grad_magnitudes),
         cmocka_unit_test(test_microbatches_add_up),
         cmocka_unit_test(test_forward_only_plan),
         cmocka_unit_test(test_recompute_identical),

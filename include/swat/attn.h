@@ -46,6 +46,23 @@ typedef enum {
     SWAT_ALIBI_POSITIVE = 2,
     SWAT_ALIBI_NONE = 3
 } swat_alibi_kind;
+/* Sizes of the ALiBi slopes ([model] alibi_magnitudes; the signs come from
+ * swat_alibi_kind): within each sign group, head i gets 2^-(i+1) (HALVING,
+ * the paper's text) or 2^(-8(i+1)/H) (ALIBI, classic ALiBi and the authors'
+ * released code); AUTO is HALVING for balanced, ALIBI otherwise. */
+typedef enum {
+    SWAT_ALIBI_MAG_AUTO = 0,
+    SWAT_ALIBI_MAG_HALVING = 1,
+    SWAT_ALIBI_MAG_ALIBI = 2
+} swat_alibi_magnitudes;
+
+/* The family AUTO stands for with ALiBi mode `alibi`; other values are
+ * returned unchanged. */
+static inline int swat_alibi_magnitudes_resolve(int alibi, int magnitudes)
+{
+    if (magnitudes != SWAT_ALIBI_MAG_AUTO) return magnitudes;
+    return alibi == SWAT_ALIBI_BALANCED ? SWAT_ALIBI_MAG_HALVING : SWAT_ALIBI_MAG_ALIBI;
+}
 
 typedef struct swat_attn_desc {
     int64_t H, dh;           /* heads and head dim (d = H·dh) */
@@ -63,8 +80,9 @@ typedef struct swat_heads {
     int64_t ld, hs;
 } swat_heads;
 
-/* Fills slopes [H] for an ALiBi mode (swat_alibi_kind). */
-void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi);
+/* Fills slopes [H] for an ALiBi mode (swat_alibi_kind) and magnitude family
+ * (swat_alibi_magnitudes; AUTO resolved as config.h says): docs/model.md. */
+void swat_attn_slopes(swat_real *slopes, int64_t H, int alibi, int magnitudes);
 
 /* Query rows per block for T rows: a->block, or the default of attn.c. */
 int64_t swat_attn_block_rows(const swat_attn_desc *a, int64_t T);

@@ -30,6 +30,7 @@ typedef struct swat_model_config {
     int tie_word_embeddings;
     int attention; /* swat_attn_kind (attn.h) */
     int alibi;     /* swat_alibi_kind (attn.h) */
+    int alibi_magnitudes; /* swat_alibi_magnitudes (attn.h); never AUTO after finalize */
     double sigmoid_bias;
     double initializer_range;
 } swat_model_config;
@@ -102,7 +103,7 @@ int swat_config_set(swat_config *cfg, const char *assignment, char *err);
 
 /* Checks required keys and relations between keys (head_dim even, H even for
  * balanced ALiBi, vocab ≥ 256 for bytes, …) and resolves derived defaults
- * (intermediate_size). Layout checks that need the world size live in
+ * (intermediate_size, alibi_magnitudes = auto). Layout checks that need the world size live in
  * swat_config_check_layout. */
 int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err);
 
