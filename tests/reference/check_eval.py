@@ -1,10 +1,10 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """check_eval.py CKPT.h5 DATA_FILE EVAL_JSON_LINE [--seq-len T] [--format bytes|llmc]
 
-Scores DATA_FILE with the model of a swat-train checkpoint (SPEC §5 layout:
+Scores DATA_FILE with the model of a swat-train checkpoint (checkpoint layout:
 /model/…, /lm_head/… at the root, root attribute `config`), using the torch
-reference in float64, exactly as SPEC §3/§7 define swat-eval: n = floor((N-1)/T)
+reference in float64, exactly as swat-eval defines its score: n = floor((N-1)/T)
 complete samples, sample i = tokens [i*T, i*T+T+1) (shuffle off), loss = mean
 cross-entropy over all n*T targets. Compares with the JSON object swat-eval
 printed as its last line of standard output.

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """check_refdump.py DUMP.h5 — checks a dump of `swat-refdump` against the
 PyTorch reference (swat_torch.py) run in float64.
@@ -193,10 +193,11 @@ def main(argv):
     failures = []
     params = dict(model.named_parameters())
     m = cfg["model"]
-    print("config: V=%d d=%d L=%d H=%d f=%d w=%d %s alibi=%s rope=%s tied=%s | K=%d B=%d T=%d | "
+    print("config: V=%d d=%d L=%d H=%d f=%d w=%d %s alibi=%s/%s rope=%s tied=%s | K=%d B=%d T=%d | "
           "lr=%g wd=%g clip=%g warmup=%d %s steps=%d | precision %s"
           % (V, m["hidden_size"], m["num_hidden_layers"], m["num_heads"], m["intermediate_size"],
-             m["window_size"], m["attention"], m["alibi"], m["rope"], m["tie_word_embeddings"],
+             m["window_size"], m["attention"], m["alibi"], m["alibi_magnitudes"], m["rope"],
+             m["tie_word_embeddings"],
              K, B, T, tc["lr"], tc["weight_decay"], tc["grad_clip"], tc["warmup_steps"],
              tc["lr_schedule"], tc["steps"], precision))
     for n in notes:

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """make_fake_dump.py — synthetic files in the formats the C programs write, made
 with the torch reference run in float32 (like the C side), so that the
@@ -6,8 +6,8 @@ checkers can be exercised without the C program and shown to fail on a bug.
 
   make_fake_dump.py OUT.h5 [--perturb WHAT] [--bug WHAT] [--set section.key=value]...
       A swat-refdump DUMP.h5 (see check_refdump.py). The training is done
-      in float32 with a hand-written AdamW that follows the SPEC §2 formula
-      (not torch.optim), so the checker also cross-checks SPEC §2 against
+      in float32 with a hand-written AdamW that follows the trainer's formula
+      (not torch.optim), so the checker also cross-checks that formula against
       torch.optim.AdamW.
       --perturb changes one number of a correct dump after the fact:
         grad        one gradient element of update 1 moved by 1% of its tensor's max
@@ -30,7 +30,7 @@ checkers can be exercised without the C program and shown to fail on a bug.
 
   make_fake_dump.py --checkpoint CKPT.h5 --data FILE [--format bytes|llmc]
                     [--llmc-magic 20240520|20240801] [--tokens N] [--perturb eval]
-      A checkpoint of SPEC §5 (root attributes, /model/…, /optimizer/…) and a
+      A swat checkpoint (root attributes, /model/…, /optimizer/…) and a
       data file; prints, like swat-eval, one JSON line with loss, perplexity
       and tokens, computed in float32 (--perturb eval: loss times 1 + 1e-3).
 
@@ -144,7 +144,7 @@ def install_bug(bug, cfg):
         st.apply_rope = apply_rope
     elif bug == "alibi":
         orig = st.alibi_slopes
-        st.alibi_slopes = lambda kind, H: [-s for s in orig(kind, H)]
+        st.alibi_slopes = lambda kind, H, *mags: [-s for s in orig(kind, H, *mags)]
     elif bug == "sigmoid-bias":
         cfg["model"]["sigmoid_bias"] = -1.0  # the file says -1 ...
         orig_init = st.Attention.__init__
@@ -158,7 +158,7 @@ def install_bug(bug, cfg):
 
 
 class SpecAdamW:
-    """SPEC §2 written out (float32 state, like the C side)."""
+    """The trainer's AdamW written out (float32 state, like the C side)."""
 
     def __init__(self, model, tc, bug=None):
         self.tc, self.bug = tc, bug
@@ -299,7 +299,7 @@ def make_checkpoint(args):
             fh.write(hdr.tobytes())
             fh.write(toks.astype(np.dtype(dt).newbyteorder("<")).tobytes())
 
-    # checkpoint, SPEC §5 layout
+    # checkpoint, swat's layout
     with h5py.File(args.checkpoint, "w") as f:
         f.attrs["format"] = "swat-checkpoint"
         f.attrs["format_version"] = np.int64(1)

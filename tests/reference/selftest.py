@@ -1,14 +1,16 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """selftest.py — checks the reference itself and shows that the checkers fail
-on wrong input. No C program needed. Run: /usr/bin/python3 tests/reference/selftest.py [--quick]
+on wrong input. No C program needed. Run: python3 tests/reference/selftest.py [--quick]
+(an interpreter with torch, numpy and h5py: the tests pass $SWAT_PYTHON)
 
 1. swat_torch.SWAT against a literal, loop-by-loop numpy transcription of
-   SPEC §1 (every attention/alibi/rope/tie/window variant), the ALiBi slopes
+   the model of docs/model.md (every attention/alibi/magnitude/rope/tie/window
+   variant), the ALiBi slopes
    and lr schedule against hand-computed values, config parsing, and the
    query-block split of long sequences.
-2. check_refdump.py passes on correct fake dumps (float32 torch + the SPEC §2
-   AdamW formula written out) and fails (exit 1) on every perturbed number and
+2. check_refdump.py passes on correct fake dumps (float32 torch + the AdamW
+   formula written out) and fails (exit 1) on every perturbed number and
    every injected bug; exit 2 on a missing file.
 3. check_eval.py passes on a fake checkpoint + data (bytes and llm.c
    shards), fails on a wrong loss / wrong T, exit 2 on bad usage.
@@ -42,7 +44,7 @@ def check(cond, what):
 # ------------------------------------------------------------ 1. the model
 
 def naive_logits(sd, mc, x):
-    """SPEC §1 transcribed literally, one sequence, numpy float64, loops."""
+    """docs/model.md transcribed literally, one sequence, numpy float64, loops."""
     V, d, L, H = mc["vocab_size"], mc["hidden_size"], mc["num_hidden_layers"], mc["num_heads"]
     dh, w, eps = d // H, mc["window_size"], mc["norm_eps"]
     P = {k: v.detach().double().numpy() for k, v in sd.items()}
@@ -51,14 +53,18 @@ def naive_logits(sd, mc, x):
     def rms(h, g):
         return np.array([h[t] / math.sqrt(np.mean(h[t] ** 2) + eps) * g for t in range(len(h))])
 
-    if mc["alibi"] == "balanced":
-        slope = [-2.0 ** -(n + 1) if n < H // 2 else 2.0 ** -(n - H // 2 + 1) for n in range(H)]
-    elif mc["alibi"] == "negative":
-        slope = [-2.0 ** (-8.0 * (n + 1) / H) for n in range(H)]
-    elif mc["alibi"] == "positive":
-        slope = [2.0 ** (-8.0 * (n + 1) / H) for n in range(H)]
-    else:
-        slope = [0.0] * H
+    # signs: balanced = first half negative; sizes by place i in the sign group
+    halving = mc["alibi_magnitudes"] == "halving"
+    slope = []
+    for n in range(H):
+        i = n - H // 2 if mc["alibi"] == "balanced" and n >= H // 2 else n
+        size = 2.0 ** -(i + 1) if halving else 2.0 ** (-8.0 * (i + 1) / H)
+        if mc["alibi"] == "none":
+            slope.append(0.0)
+        elif mc["alibi"] == "negative" or (mc["alibi"] == "balanced" and n < H // 2):
+            slope.append(-size)
+        else:
+            slope.append(size)
 
     def rope(vec, p):
         out = vec.copy()
@@ -110,6 +116,9 @@ def test_model():
         "alibi = positive\nrope = false\ntie_word_embeddings = false\n",
         "alibi = none\nsigmoid_bias = -1.5\n",
         "attention = softmax\nalibi = balanced\ntie_word_embeddings = false\n",
+        "alibi_magnitudes = alibi\n",
+        "attention = softmax\nalibi = negative\nalibi_magnitudes = halving\n",
+        "alibi = positive\nalibi_magnitudes = halving\n",
     ]
     rng = np.random.RandomState(0)
     for wsize in (3, 0):
@@ -128,7 +137,7 @@ def test_model():
             with torch.no_grad():
                 got = model(torch.from_numpy(x)[None])[0].numpy()
             err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
-            check(err < 1e-12, "model == literal SPEC loops (w=%d, %s): rel err %.1e"
+            check(err < 1e-12, "model == literal docs/model.md loops (w=%d, %s): rel err %.1e"
                   % (wsize, var.strip().replace("\n", ", ") or "defaults", err))
 
     # query blocks: a long sequence split in blocks equals one dense block
@@ -152,6 +161,19 @@ def test_pieces():
     check(st.alibi_slopes("balanced", 4) == [-0.5, -0.25, 0.5, 0.25], "balanced slopes H=4")
     check(st.alibi_slopes("negative", 8) == [-2.0 ** -k for k in range(1, 9)], "negative slopes H=8")
     check(st.alibi_slopes("positive", 2) == [2.0 ** -4, 2.0 ** -8], "positive slopes H=2")
+    # the authors' released code at H = 4: +1/4, +1/16, -1/16, -1/4 in their
+    # head order; ours lists the recency half first, each half in size order
+    check(st.alibi_slopes("balanced", 4, "alibi") == [-0.25, -0.0625, 0.25, 0.0625],
+          "balanced slopes H=4, alibi sizes")
+    check(st.alibi_slopes("negative", 4, "halving") == [-0.5, -0.25, -0.125, -0.0625],
+          "negative slopes H=4, halving sizes")
+    check(st.alibi_slopes("positive", 8, "auto") == st.alibi_slopes("positive", 8, "alibi") and
+          st.alibi_slopes("balanced", 8, "auto") == st.alibi_slopes("balanced", 8, "halving"),
+          "auto = halving for balanced, alibi otherwise")
+    for kind, want in (("balanced", "halving"), ("negative", "alibi"), ("none", "alibi")):
+        got = st.parse_config("[model]\nhidden_size = 8\nnum_hidden_layers = 1\nnum_heads = 2\n"
+                              "window_size = 4\nalibi = %s\n" % kind)["model"]["alibi_magnitudes"]
+        check(got == want, "parse_config resolves auto to %s for %s (got %s)" % (want, kind, got))
     tc = {"lr": 1.0, "warmup_steps": 2, "lr_schedule": "cosine", "min_lr_ratio": 0.1, "steps": 12}
     got = [st.lr_at(tc, k) for k in (1, 2, 7, 12)]
     check(np.allclose(got, [0.5, 1.0, 0.55, 0.1], rtol=0, atol=1e-15), "cosine schedule %s" % got)

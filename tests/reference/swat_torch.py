@@ -1,22 +1,25 @@
 # SPDX-License-Identifier: MIT
-"""swat_torch: an independent PyTorch reference of /work/shared/SPEC.md.
+"""swat_torch: an independent PyTorch reference of what swat computes (the
+model of docs/model.md, the trainer's AdamW and schedule, its sample stream).
 
 Used by the test suite to check the C program end to end (like llm.c's
 test_gpt2.c). Written plainly, for small sizes: attention is a dense masked
-[T, T] matrix per head, everything can run in float64.
+[T, T] matrix per head, everything can run in float64. Not to be confused
+with python/swat_torch (the model for users, banded attention): the two are
+kept apart so that each checks the other and the C code independently.
 
 Contents
-  parse_config(ini_text)   resolved config (SPEC §1-§5 keys, defaults filled)
+  parse_config(ini_text)   resolved config (every key, defaults filled)
   config_from_h5(obj)      the `config` root attribute of a dump/checkpoint
-  SWAT(model_cfg, dtype, precision)   the model of SPEC §1; parameter names =
-                           fla/HF keys; precision "bf16" rounds the inputs of
-                           every product (see product())
-  load_state(h5, prefix)   state dict from the SPEC §5 dataset paths
+  SWAT(model_cfg, dtype, precision)   the model (docs/model.md); parameter
+                           names = fla/HF keys; precision "bf16" rounds the
+                           inputs of every product (see product())
+  load_state(h5, prefix)   state dict from the checkpoint's dataset paths
   load_into(model, sd)     load_state_dict with one-line error messages
-  make_adamw(model, tcfg)  torch.optim.AdamW with the SPEC §2 param groups
+  make_adamw(model, tcfg)  torch.optim.AdamW with the trainer's param groups
   lr_at(tcfg, k)           the learning rate of update k (1-based)
   train_update(...)        one update: loss, backward, norm, clip, lr, step
-  read_tokens(paths, fmt)  the token stream of SPEC §3 (bytes / llm.c shards)
+  read_tokens(paths, fmt)  the token stream (bytes / llm.c shards)
 """
 
 import configparser
@@ -43,6 +46,7 @@ class RefError(Exception):
 _ENUMS = {
     ("model", "attention"): ("sigmoid", "softmax"),
     ("model", "alibi"): ("balanced", "negative", "positive", "none"),
+    ("model", "alibi_magnitudes"): ("auto", "halving", "alibi"),
     ("train", "lr_schedule"): ("cosine", "constant"),
     ("train", "precision"): ("fp32", "bf16"),
     ("data", "format"): ("bytes", "llmc"),
@@ -63,6 +67,7 @@ _KEYS = {
         "tie_word_embeddings": (bool, True),
         "attention": (str, "sigmoid"),
         "alibi": (str, "balanced"),
+        "alibi_magnitudes": (str, "auto"),  # resolved: halving for balanced, else alibi
         "sigmoid_bias": (float, 0.0),
         "initializer_range": (float, 0.02),
     },
@@ -150,11 +155,12 @@ def default_intermediate_size(d):
 
 
 def parse_config(ini_text):
-    """INI text -> {section: {key: value}} with SPEC defaults for missing keys.
+    """INI text -> {section: {key: value}} with the defaults for missing keys.
 
     Known keys get their type (int/float/bool/enum name); unknown keys (the C
     program may write more, e.g. [parallel] threads) are kept, typed by guess.
-    intermediate_size 0 or missing is resolved to 256*ceil(floor(8d/3)/256).
+    intermediate_size 0 or missing is resolved to 256*ceil(floor(8d/3)/256),
+    alibi_magnitudes auto to halving (balanced) or alibi (every other mode).
     """
     if isinstance(ini_text, bytes):
         ini_text = ini_text.decode("utf-8")
@@ -188,6 +194,7 @@ def parse_config(ini_text):
         raise RefError("config: [model] alibi = balanced needs an even num_heads (got %d)" % H)
     if not m["intermediate_size"]:
         m["intermediate_size"] = default_intermediate_size(d)
+    m["alibi_magnitudes"] = resolve_magnitudes(m["alibi"], m["alibi_magnitudes"])
     return cfg
 
 
@@ -212,18 +219,36 @@ def config_from_h5(h5):
 
 
 # --------------------------------------------------------------------------
-# Model (SPEC §1)
+# Model (docs/model.md)
 # --------------------------------------------------------------------------
 
-def alibi_slopes(kind, H):
-    """Slope of head n (list of floats, exact powers of two)."""
+def resolve_magnitudes(kind, magnitudes):
+    """'auto' -> 'halving' for balanced ALiBi, 'alibi' for every other mode."""
+    if magnitudes == "auto":
+        return "halving" if kind == "balanced" else "alibi"
+    return magnitudes
+
+
+def alibi_slopes(kind, H, magnitudes="auto"):
+    """Slope of head n (list of floats). Signs from `kind`: balanced = heads
+    n < H/2 negative, the rest positive; negative / positive = every head.
+    Sizes: the i-th head of its sign group (i = n, or n - H/2 for balanced's
+    positive half) gets 2^-(i+1) ('halving') or 2^(-8(i+1)/H) ('alibi', H the
+    model's head count)."""
+    mags = resolve_magnitudes(kind, magnitudes)
+    if mags == "halving":
+        size = lambda i: 2.0 ** -(i + 1)  # noqa: E731
+    elif mags == "alibi":
+        size = lambda i: 2.0 ** (-8.0 * (i + 1) / H)  # noqa: E731
+    else:
+        raise RefError("unknown alibi_magnitudes %r" % magnitudes)
     if kind == "balanced":
         half = H // 2
-        return [-(2.0 ** -(n + 1)) if n < half else 2.0 ** -(n - half + 1) for n in range(H)]
+        return [-size(n) if n < half else size(n - half) for n in range(H)]
     if kind == "negative":
-        return [-(2.0 ** (-8.0 * (n + 1) / H)) for n in range(H)]
+        return [-size(n) for n in range(H)]
     if kind == "positive":
-        return [2.0 ** (-8.0 * (n + 1) / H) for n in range(H)]
+        return [size(n) for n in range(H)]
     if kind == "none":
         return [0.0] * H
     raise RefError("unknown alibi %r" % kind)
@@ -331,7 +356,7 @@ class Attention(torch.nn.Module):
         self.bias = float(mc["sigmoid_bias"])
         self.rope = mc["rope"]
         self.theta = mc["rope_theta"]
-        self.slopes = alibi_slopes(mc["alibi"], self.H)
+        self.slopes = alibi_slopes(mc["alibi"], self.H, mc.get("alibi_magnitudes", "auto"))
         self.q_proj = _linear(d, d, dtype, precision)
         self.k_proj = _linear(d, d, dtype, precision)
         self.v_proj = _linear(d, d, dtype, precision)
@@ -413,7 +438,8 @@ class Body(torch.nn.Module):
 
 
 class SWAT(torch.nn.Module):
-    """SPEC §1. Accepts the [model] section dict or the whole parse_config dict."""
+    """The model of docs/model.md. Accepts the [model] section dict or the
+    whole parse_config dict."""
 
     def __init__(self, cfg, dtype=torch.float64, precision="fp32"):
         super().__init__()
@@ -469,7 +495,7 @@ class SWAT(torch.nn.Module):
 
 
 # --------------------------------------------------------------------------
-# Parameter paths (SPEC §5) and loading
+# Parameter paths (the checkpoint's datasets) and loading
 # --------------------------------------------------------------------------
 
 def param_path(key):
@@ -482,7 +508,7 @@ def path_key(path):
 
 
 def decayed(key, p):
-    """SPEC §2: weight decay on the matrices, not on the RMSNorm weights."""
+    """Weight decay on the matrices, not on the RMSNorm weights."""
     return p.dim() == 2
 
 
@@ -547,7 +573,7 @@ def load_into(model, sd, origin="state"):
 
 
 # --------------------------------------------------------------------------
-# Optimizer, clipping and schedule (SPEC §2)
+# Optimizer, clipping and schedule (AdamW with PyTorch's semantics)
 # --------------------------------------------------------------------------
 
 def lr_at(tc, k):
@@ -602,7 +628,7 @@ def train_update(model, opt, tc, k, inputs, targets):
 
 
 # --------------------------------------------------------------------------
-# Data (SPEC §3)
+# Data: the sample stream
 # --------------------------------------------------------------------------
 
 LLMC_MAGIC = {20240520: np.uint16, 20240801: np.uint32}
