@@ -242,4 +242,147 @@ expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoi
 if ls "$work/run" 2>/dev/null | grep -q ckpt; then
     not_ok "a refused run wrote a checkpoint"
 fi
+
+# ---- tools/swat_export.py and tools/swat_import.py: one line, exit 2, nothing
+# written (no output, no temporary left beside it)
+EX="$SWAT_PYTHON tools/swat_export.py" IM="$SWAT_PYTHON tools/swat_import.py"
+swat_py tools/swat_export.py "$good" "$work/hf-good" >/dev/null || { echo "FAIL: fixture export"; exit 1; }
+swat_py - "$work" "$good" <<'PY'
+import h5py, json, os, shutil, struct, sys
+import numpy as np
+w, good = sys.argv[1:3]
+with h5py.File(f"{w}/plain.h5", "w") as f:
+    f["x"] = np.zeros(3)
+shutil.copy(good, f"{w}/ck-crc.h5")
+with h5py.File(f"{w}/ck-crc.h5", "r+") as f:
+    f["model/norm/weight"].attrs.create("crc32", 12345, dtype=np.uint32)
+def hf(name, edit=None, header=None, raw=None):
+    """a copy of hf-good with config.json edited, the safetensors header edited
+    (lengths and offsets left as the edit says), or the file replaced"""
+    d = f"{w}/hf-{name}"
+    shutil.copytree(f"{w}/hf-good", d)
+    if edit:
+        c = json.load(open(f"{d}/config.json"))
+        edit(c)
+        json.dump(c, open(f"{d}/config.json", "w"))
+    st = f"{d}/model.safetensors"
+    if header:
+        b = open(st, "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        h = json.loads(b[8:8 + n])
+        data = b[8 + n:]
+        out = header(h, data)
+        if isinstance(out, tuple):
+            h, data = out
+        text = json.dumps(h).encode()
+        open(st, "wb").write(struct.pack("<Q", len(text)) + text + data)
+    if raw is not None:
+        open(st, "wb").write(raw)
+def setk(k, v): return lambda c: c.__setitem__(k, v)
+hf("no-window", lambda c: c.pop("window_size"))
+hf("heads0", setk("num_heads", 0))
+hf("vocab1", setk("vocab_size", 1))
+hf("eps0", setk("norm_eps", 0))
+hf("rope-yes", setk("rope", "yes"))
+hf("alibi-both", setk("alibi", "both"))
+hf("llama", setk("model_type", "llama"))
+hf("odd-head", setk("num_heads", 32))
+hf("wide", setk("hidden_size", 64))
+hf("untied", setk("tie_word_embeddings", False))
+def shift(name, by):
+    def f(h, data):
+        h[name]["data_offsets"] = [o + by for o in h[name]["data_offsets"]]
+    return f
+def first(h):
+    return min((k for k in h if k != "__metadata__"), key=lambda k: h[k]["data_offsets"][0])
+def short(h, data):
+    k = first(h); h[k]["data_offsets"][1] -= 4
+def overlap(h, data):
+    k = first(h); o = h[k]["data_offsets"]
+    h["model.norm.weight"]["data_offsets"] = [o[0], o[0] + 4 * 32]
+def hole(h, data):  # 16 unused bytes after the first tensor
+    k0 = first(h); e = h[k0]["data_offsets"][1]
+    for k in h:
+        if k not in ("__metadata__", k0): h[k]["data_offsets"] = [o + 16 for o in h[k]["data_offsets"]]
+    return h, data[:e] + b"\0" * 16 + data[e:]
+def past(h, data):
+    k = first(h); h[k]["data_offsets"] = [o + len(data) for o in h[k]["data_offsets"]]
+def dtype(h, data): h[first(h)]["dtype"] = "F33"
+def extra(h, data):
+    end = max(h[k]["data_offsets"][1] for k in h if k != "__metadata__")
+    h["extra.weight"] = {"dtype": "F32", "shape": [2], "data_offsets": [end, end + 8]}
+    return h, data + b"\0" * 8
+def nan(h, data):
+    o = h["model.norm.weight"]["data_offsets"][0]
+    return h, data[:o] + struct.pack("<f", float("nan")) + data[o + 4:]
+hf("st-short-range", header=short)
+hf("st-overlap", header=overlap)
+hf("st-hole", header=hole)
+hf("st-past-end", header=past)
+hf("st-dtype", header=dtype)
+hf("st-extra", header=extra)
+hf("st-nan", header=nan)
+hf("st-trailing", header=lambda h, data: (h, data + b"\0" * 12))
+b = open(f"{w}/hf-good/model.safetensors", "rb").read()
+hf("st-len-past", raw=struct.pack("<Q", len(b)) + b[8:])
+hf("st-len-huge", raw=struct.pack("<Q", 1 << 40) + b[8:])
+hf("st-tiny", raw=b"\x10\0\0\0")
+hf("st-not-json", raw=struct.pack("<Q", 8) + b"{not js}" + b[8:])
+os.makedirs(f"{w}/hf-no-config"); shutil.copy(f"{w}/hf-good/model.safetensors", f"{w}/hf-no-config/")
+shutil.copytree(f"{w}/hf-good", f"{w}/hf-not-json"); open(f"{w}/hf-not-json/config.json", "w").write("{oops")
+shutil.copytree(f"{w}/hf-good", f"{w}/hf-dup"); open(f"{w}/hf-dup/config.json", "w").write(
+    open(f"{w}/hf-good/config.json").read().replace('"rope": true', '"rope": true, "rope": false'))
+os.makedirs(f"{w}/nonempty"); open(f"{w}/nonempty/notes.txt", "w").write("mine\n")
+open(f"{w}/a-file", "w").write("x\n")
+PY
+nothing_written() { # no output and no temporary beside it
+    if [ -e "$1" ] || ls -a "$(dirname "$1")" | grep -q '^\.swat-model-\|\.tmp$'; then
+        not_ok "$1 or a temporary was left by a refused run"
+    fi
+}
+tool() { # like expect, without mpiexec: NAME SUBSTRING OUTPUT command…
+    local name=$1 sub=$2 out=$3; shift 3
+    local err rc lines
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    lines=$(printf '%s\n' "$err" | grep -c .)
+    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && printf '%s' "$err" | grep -qF -- "$sub"; then
+        ok "$(printf '%-28s %s' "$name" "$err")"
+    else
+        not_ok "$(printf '%-28s exit %s (want 2), %s lines, want "%s":\n%s' \
+            "$name" "$rc" "$lines" "$sub" "$err")"
+    fi
+    [ "$out" = - ] || nothing_written "$out"
+}
+o=$work/out
+tool export-not-hdf5     "not an HDF5 file"                $o $EX "$work/not-hdf5.h5" $o
+tool export-no-file      "nofile.h5: no such file"         $o $EX "$work/nofile.h5" $o
+tool export-not-swat     "not a swat checkpoint"           $o $EX "$work/plain.h5" $o
+tool export-other-format "format is 'other-format'"        $o $EX "$work/ck-format.h5" $o
+tool export-missing      "dataset /model/norm/weight is missing" $o $EX "$work/ck-missing.h5" $o
+tool export-shape        "q_proj/weight has shape [32, 31], the config needs [32, 32]" $o $EX "$work/ck-shape.h5" $o
+tool export-crc32        "/model/norm/weight: crc32"       $o $EX "$work/ck-crc.h5" $o
+tool export-bad-config   "hidden_size = banana: not an integer" $o $EX "$work/ck-bad-config.h5" $o
+tool export-dtype        "--dtype"                         $o $EX "$good" $o --dtype float16
+tool export-nonempty     "not empty (give --force"         - $EX "$good" "$work/nonempty"
+if [ "$(ls -A "$work/nonempty")" != notes.txt ]; then not_ok "export-nonempty touched the directory"; fi
+tool export-out-file     "a-file: exists and is not a directory" - $EX "$good" "$work/a-file"
+o=$work/out.h5
+for c in "no-config:no config.json" "not-json:config.json: not JSON" "dup:key 'rope' given twice" \
+         "no-window:key window_size is missing" "heads0:num_heads = 0: must be >= 1" \
+         "vocab1:vocab_size = 1: must be >= 2" "eps0:norm_eps = 0: must be > 0" \
+         "rope-yes:rope = \"yes\": not true or false" "alibi-both:alibi = \"both\": not one of" \
+         "llama:model_type is \"llama\", not \"swat\"" "odd-head:= 1 is odd" \
+         "wide:model.embeddings.weight has shape [256, 32], config.json needs [256, 64]" \
+         "untied:lm_head.weight is missing" \
+         "st-short-range:hold 32764 bytes, but F32 [256, 32] needs 32768" \
+         "st-overlap:(overlap)" "st-hole:(a hole)" "st-past-end:end past the data" \
+         "st-dtype:unknown dtype \"F33\"" "st-extra:extra.weight is not part of the model" \
+         "st-nan:model.norm.weight holds non-finite values" "st-trailing:bytes of data" \
+         "st-len-past:runs past the end of the file" "st-len-huge:is more than the 100000000 bytes" \
+         "st-tiny:shorter than the 8-byte header length" "st-not-json:header is not JSON"; do
+    tool "import-${c%%:*}" "${c#*:}" $o $IM "$work/hf-${c%%:*}" $o
+done
+tool import-no-dir       "nodir: not a directory"          $o $IM "$work/nodir" $o
+tool import-exists       "a-file: exists (give --force"    - $IM "$work/hf-good" "$work/a-file"
+if [ "$(cat "$work/a-file")" != x ]; then not_ok "import-exists touched the file"; fi
 swat_summary
