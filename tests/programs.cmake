@@ -100,6 +100,10 @@ swat_add_test(ablation_report LABELS e2e TIMEOUT 120 COMMAND tests/run_ablation_
 # (Open MPI only: --bind-to none gives every rank every CPU)
 swat_add_test(threads LABELS e2e TIMEOUT 300 COMMAND tests/run_threads.sh ${B})
 
+# export to config.json + safetensors and back, the PyTorch model for users
+# (tools/swat_export.py, tools/swat_import.py, python/swat_torch)
+swat_add_test(export LABELS e2e TIMEOUT 600 COMMAND tests/run_export.sh ${B})
+
 # faults: NaN (stop/skip), disk full, read-only run dir, a rank killed (root: mounts tmpfs);
 # needs the hooks of include/swat/faults.h (SWAT_FAULTS, on in test builds)
 if(SWAT_FAULTS)
