@@ -125,7 +125,7 @@ def expected_names(f):
     return sorted(n.replace("/", ".") for n in names)
 
 
-SPEC_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_heads", "intermediate_size",
+MODEL_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_heads", "intermediate_size",
              "window_size", "rope_theta", "rope", "norm_eps", "tie_word_embeddings", "attention", "alibi",
              "alibi_magnitudes", "sigmoid_bias", "initializer_range"]
 HF_KEYS = ["model_type", "architectures", "hidden_act", "bos_token_id", "eos_token_id", "torch_dtype"]
@@ -160,13 +160,13 @@ def cmd_verify(ckpt, out):
         ini = ini_model(h5_text(f.attrs["config"]))
         tok = f.get("/tokenizer/model")
         tok = tok[()].tobytes() if tok is not None else None
-    check(list(cfgj) == ["model_type", "architectures"] + SPEC_KEYS + HF_KEYS[2:],
+    check(list(cfgj) == ["model_type", "architectures"] + MODEL_KEYS + HF_KEYS[2:],
           "config.json keys: %s" % ", ".join(cfgj))
     check(cfgj["model_type"] == "swat" and cfgj["architectures"] == ["SWATForCausalLM"]
           and cfgj["hidden_act"] == "swish" and cfgj["bos_token_id"] == 1 and cfgj["eos_token_id"] == 2,
           "config.json bookkeeping keys")
     mism = []
-    for k in SPEC_KEYS:
+    for k in MODEL_KEYS:
         v = cfgj[k]
         if k == "alibi_magnitudes":
             want = ini.get(k, "auto")
@@ -230,7 +230,7 @@ def cmd_roundtrip(ckpt, imported, bf16=False):
                 except ValueError:
                     pass
             return {"true": True, "false": False}.get(t, t)
-        diff = [k for k in SPEC_KEYS if typed(ia, k) != typed(ib, k)]
+        diff = [k for k in MODEL_KEYS if typed(ia, k) != typed(ib, k)]
         check(not diff, "[model] keys of the import = the original's%s" % (": " + ", ".join(diff) if diff else ""))
 
 
