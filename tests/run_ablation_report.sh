@@ -5,8 +5,11 @@
 # tests/data/wisdom.txt with tiny sizes (--set), scores them at 1x/4x/16x the
 # training length; a second call skips everything (idempotent);
 # tools/ablation_report.py prints the table (checked row by row against the
-# eval JSON) and writes three PNGs (checked: PNG signature, non-empty); bad
-# input to both tools is one line and a non-zero exit.
+# eval JSON), the validation curve with a --gap column (checked against
+# metrics.jsonl) and, over a repeat with another seed, means and ranges
+# (checked against both runs' JSON), and writes four PNGs (checked: PNG
+# signature, non-empty); bad input to both tools is one line and a non-zero
+# exit.
 # usage: tests/run_ablation_report.sh BUILD_DIR
 set -euo pipefail
 # shellcheck source=tests/lib.sh
@@ -34,32 +37,56 @@ grep -q 'val loss at' "$work/run2.log" && fail "second run evaluated again"
 [ "$(stat -c %Y:%s "$work"/runs/*/eval-*.json "$work"/runs/*/ckpt-*.h5 | md5sum)" = "$stamp" ] ||
     fail "second run rewrote a checkpoint or an evaluation"
 
-swat_py tools/ablation_report.py "$work/runs" --out "$work/out" | tee "$work/report.md"
+swat_py tools/ablation_report.py "$work/runs" --out "$work/out" --gap base,softmax | tee "$work/report.md"
 swat_py - "$work" <<'PY'
 import json, math, sys
 work = sys.argv[1]
 rows = {}
 for line in open(f"{work}/report.md"):
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    if line.startswith("| ") and len(cells) == 13 and cells[0] != "variant":
+    if line.startswith("| ") and len(cells) == 14 and cells[0] != "variant":
         rows[cells[0]] = cells
 assert set(rows) == {"base", "softmax"}, rows
 for v, attn in (("base", "sigmoid"), ("softmax", "softmax")):
     r = rows[v]
-    assert r[1:7] == [attn, "balanced", "on", "8", "32", f"{(256*32 + 2*(4*32*32 + 3*32*256 + 64) + 32)/1e6:.2f} M"], r
+    assert r[1:8] == [attn, "balanced", "halving", "on", "8", "32", f"{(256*32 + 2*(4*32*32 + 3*32*256 + 64) + 32)/1e6:.2f} M"], r
     ev = {m: json.load(open(f"{work}/runs/{v}/eval-{m}x.json")) for m in (1, 4, 16)}
     for i, m in enumerate((1, 4, 16)):
         assert ev[m]["seq_len"] == 32 * m, ev[m]
-        assert r[8 + i] == f"{ev[m]['loss']:.4f}", (r, ev[m])
-    assert r[11] == f"{ev[1]['loss'] / math.log(2):.3f}", r
+        assert r[9 + i] == f"{ev[m]['loss']:.4f}", (r, ev[m])
+    assert r[12] == f"{ev[1]['loss'] / math.log(2):.3f}", r
     assert len(ev[16]["buckets"]) == 7, ev[16]  # 0-8-16-32-64-128-256-512
     recs = [json.loads(l) for l in open(f"{work}/runs/{v}/metrics.jsonl")]
     losses = [x["loss"] for x in recs if "loss" in x]
-    assert len(losses) == 6 and r[7] == f"{losses[-1]:.4f}", (r, losses)  # 5% of 6 -> the last one
-print("report table: OK")
+    assert len(losses) == 6 and r[8] == f"{losses[-1]:.4f}", (r, losses)  # 5% of 6 -> the last one
+# the validation curve: evaluations at updates 3 and 6, the gap base - softmax
+val = {v: {x["step"]: x["val_loss"] for x in map(json.loads, open(f"{work}/runs/{v}/metrics.jsonl"))
+           if "val_loss" in x} for v in ("base", "softmax")}
+curve = [l for l in open(f"{work}/report.md") if l.startswith("| 3 |") or l.startswith("| 6 |")]
+assert len(curve) == 2, curve
+for line in curve:
+    c = [x.strip() for x in line.strip().strip("|").split("|")]
+    s = int(c[0])
+    assert c[2:] == [f"{val['base'][s]:.4f}", f"{val['softmax'][s]:.4f}",
+                     f"{val['base'][s] - val['softmax'][s]:.4f}"], (c, val)
+print("report table and validation curve: OK")
 PY
-for p in train-loss val-length positions; do
-    f=$work/out/img/ablation-$p.png
+# a repeat with another seed: mean (min-max) of the two runs per variant
+tools/run_ablations.sh "${tiny[@]}" --only base --set train.seed=2 "$work/runs2" >/dev/null
+$PY tools/ablation_report.py "$work/runs" "$work/runs2" --out "$work/out" --name seeds | tee "$work/seeds.md"
+$PY - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+rows = [l for l in open(f"{work}/seeds.md") if l.startswith("| base |")]
+assert len(rows) == 1 and not any(l.startswith("| softmax |") for l in open(f"{work}/seeds.md")), rows
+c = [x.strip() for x in rows[0].strip().strip("|").split("|")]
+a, b = (json.load(open(f"{work}/{d}/base/eval-1x.json"))["loss"] for d in ("runs", "runs2"))
+assert a != b, "seed 2 gave the same loss"
+assert c[9] == f"{(a + b) / 2:.4f} ({min(a, b):.4f}–{max(a, b):.4f})", (c[9], a, b)
+print("repeats: OK")
+PY
+for p in ablation-train-loss ablation-val-length ablation-positions ablation-val-curve seeds-val-curve; do
+    f=$work/out/img/$p.png
     [ -s "$f" ] || fail "$f missing or empty"
     [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$f is not a PNG"
     [ "$(stat -c %s "$f")" -gt 2000 ] || fail "$f is suspiciously small"
@@ -77,6 +104,9 @@ bad() { # expected-substring command…
 bad "no such directory" swat_py tools/ablation_report.py "$work/nothing"
 mkdir "$work/empty"
 bad "no run directories" swat_py tools/ablation_report.py "$work/empty"
+bad "no run named nope" swat_py tools/ablation_report.py "$work/runs" --out "$work/out" --gap base,nope
+bad "two run names" swat_py tools/ablation_report.py "$work/runs" --out "$work/out" --gap base
+bad "--name" swat_py tools/ablation_report.py "$work/runs" --out "$work/out" --name "a/b"
 bad "no variant 'nope'" tools/run_ablations.sh --only nope "$work/runs"
 bad "--steps needs" tools/run_ablations.sh --steps 0 "$work/runs"
 bad "--jobs needs" tools/run_ablations.sh --jobs x "$work/runs"

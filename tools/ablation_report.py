@@ -3,24 +3,34 @@
 """The ablation report: a markdown table and loss plots from the run
 directories tools/run_ablations.sh (or jobs/ablations.sbatch) leaves.
 
-    python3 tools/ablation_report.py RUNS_DIR [--out DIR] [--gnuplot PATH]
+    python3 tools/ablation_report.py RUNS_DIR [RUNS_DIR2 ...] [--out DIR] [--name NAME]
+                                     [--gap A,B] [--gnuplot PATH]
 
 RUNS_DIR holds one directory per variant, each with swat-train's config.ini
 and metrics.jsonl and the evaluations eval-1x.json, eval-4x.json and
 eval-16x.json (the last with position buckets). Prints to stdout:
 
-  - the table: variant, attention, ALiBi, RoPE, window w, training length T,
-    parameters, final training loss (mean over the last 5% of the updates),
-    validation loss at 1x, 4x and 16x T, bits per byte at 1x T (byte models),
-    training time;
+  - the table: variant, attention, ALiBi signs and sizes (alibi_magnitudes,
+    resolved), RoPE, window w, training length T, lr (when the runs differ
+    in it), parameters, final training loss (mean over the last 5% of the
+    updates), validation loss at 1x, 4x and 16x T, bits per byte at 1x T
+    (byte models), training time;
   - the mean loss by position bucket at 16x T;
+  - when runs evaluated during training (eval_every): the validation loss at
+    each evaluation, one column per run, and with --gap A,B the difference
+    val(A) - val(B) at each of them (the trend of a gap with training).
 
-and writes DIR/img/ablation-train-loss.png (training loss against the step,
-moving average over 5% of the updates), DIR/img/ablation-val-length.png (val
-loss against the evaluation length) and DIR/img/ablation-positions.png (loss
-by position bucket at 16x T), drawn by gnuplot. DIR defaults to RUNS_DIR.
+Several RUNS_DIRs are repeats of one set (other seeds, --set train.seed=N):
+the table then gives, per variant found in all of them, the mean and the
+(min-max) over the repeats; the rest of the report uses the first.
+
+Writes DIR/img/NAME-train-loss.png (training loss against the step, moving
+average over 5% of the updates), NAME-val-length.png (val loss against the
+evaluation length), NAME-positions.png (loss by position bucket at 16x T)
+and, with evaluations during training, NAME-val-curve.png (val loss against
+tokens seen), drawn by gnuplot. DIR defaults to RUNS_DIR, NAME to ablation.
 A missing value prints as "—". Runs that differ in a [train] or [data] key
-other than the variant's (steps, lr, seed, batch, data, ...) are named in a
+other than the variant's (steps, seed, batch, data, ...) are named in a
 warning on stderr: such rows do not compare like with like.
 
 Standard library and gnuplot only. Exit 0; 2 with one line on bad input (no
@@ -39,13 +49,14 @@ import tempfile
 
 MULTS = (1, 4, 16)
 # table order: the baseline, then what varies one thing, then the rest by name
-ORDER = ["base", "softmax", "alibi-none", "alibi-negative", "alibi-positive", "no-rope",
-         "sigmoid-bias", "full-window", "softmax-full-window"]
+ORDER = ["base", "softmax", "alibi-none", "alibi-negative", "alibi-positive", "alibi-balanced-alibi",
+         "alibi-negative-halving", "alibi-positive-halving", "no-rope", "sigmoid-bias", "full-window",
+         "softmax-full-window", "sigmoid-lr1e-3", "sigmoid-lr4e-3", "sigmoid-lr8e-3"]
 # line colours, one per run (cycled); sigmoid runs solid, softmax dashed
 COLOURS = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#c8b400", "#0072b2", "#ff69b4",
            "#e51e10", "#000000", "#8b4513", "#808080", "#00ced1"]
 # keys that may differ between variants (what an ablation varies, or bookkeeping)
-VARIED = {("checkpoint", "dir"), ("data", "seq_len"), ("train", "log_every"),
+VARIED = {("checkpoint", "dir"), ("data", "seq_len"), ("train", "log_every"), ("train", "lr"),
           ("train", "eval_every"), ("train", "peak_gflops"), ("parallel", "threads")}
 
 
@@ -109,7 +120,7 @@ def geti(cp, sec, key, default=0):
 
 
 def count_params(cp):
-    """Every parameter (SPEC §1): embedding (+ untied head), per layer q,k,v,o,
+    """Every parameter (docs/model.md): embedding (+ untied head), per layer q,k,v,o,
     gate, up, down and two RMSNorm weights, the final norm."""
     V, d = geti(cp, "model", "vocab_size", 256), geti(cp, "model", "hidden_size")
     L, f = geti(cp, "model", "num_hidden_layers"), geti(cp, "model", "intermediate_size")
@@ -117,6 +128,15 @@ def count_params(cp):
         f = 256 * math.ceil((8 * d // 3) / 256)
     tied = get(cp, "model", "tie_word_embeddings", "true").lower() in ("true", "1", "yes", "on")
     return V * d * (1 if tied else 2) + L * (4 * d * d + 3 * d * f + 2 * d) + d
+
+
+def magnitudes(cp):
+    """alibi_magnitudes as the model used it (auto resolved; '—' without ALiBi)."""
+    alibi = get(cp, "model", "alibi", "balanced")
+    if alibi == "none":
+        return "—"
+    m = get(cp, "model", "alibi_magnitudes", "auto")
+    return ("halving" if alibi == "balanced" else "alibi") if m == "auto" else m
 
 
 def read_run(name, path):
@@ -129,6 +149,8 @@ def read_run(name, path):
         "name": name, "cfg": cp, "train": train, "val": val, "evals": evals,
         "attention": get(cp, "model", "attention", "sigmoid"),
         "alibi": get(cp, "model", "alibi", "balanced"),
+        "sizes": magnitudes(cp),
+        "lr": get(cp, "train", "lr", "?"),
         "rope": get(cp, "model", "rope", "true"),
         "w": geti(cp, "model", "window_size"),
         "T": geti(cp, "data", "seq_len"),
@@ -183,22 +205,65 @@ def eval_loss(r, m):
     return e.get("loss") if e else None
 
 
-def table(runs):
+def _stat(vals, nd):
+    """'mean' of one value, 'mean (min–max)' of several; '—' when any is missing."""
+    if not vals or any(v is None for v in vals):
+        return "—"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.{nd}f}"
+    return f"{mean:.{nd}f} ({min(vals):.{nd}f}–{max(vals):.{nd}f})"
+
+
+def table(runs, repeats=()):
+    """One row per run; with repeats (lists of runs of the other RUNS_DIRs),
+    each value is the mean (min–max) over the run and its namesakes."""
+    by_name = [{r["name"]: r for r in rs} for rs in repeats]
+    show_lr = len({r["lr"] for r in runs}) > 1
     out = []
-    head = ["variant", "attention", "ALiBi", "RoPE", "w", "T", "params", "train loss (last 5%)"]
+    head = ["variant", "attention", "ALiBi", "sizes", "RoPE", "w", "T"] + (["lr"] if show_lr else [])
+    head += ["params", "train loss (last 5%)"]
     head += [f"val {m}× T" for m in MULTS] + ["bpb 1× T", "train min"]
     out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|")
+    out.append("|" + "|".join("---" if i < 5 else "---:" for i in range(len(head))) + "|")
     for r in runs:
+        group = [r] + [b[r["name"]] for b in by_name if r["name"] in b]
+        if len(group) < 1 + len(by_name):
+            continue  # not in every repeat
         name = r["name"]
         if r["done"] < r["steps"]:
             name += f" (step {r['done']} of {r['steps']})"
-        v1 = eval_loss(r, 1)
-        bpb = v1 / math.log(2) if (v1 is not None and r["bytes"]) else None
         rope = "on" if r["rope"].lower() in ("true", "1", "yes", "on") else "off"
-        row = [name, r["attention"], r["alibi"], rope, str(r["w"]) if r["w"] else "full",
-               str(r["T"]), f"{r['params'] / 1e6:.2f} M", fmt(r["final"])]
-        row += [fmt(eval_loss(r, m)) for m in MULTS] + [fmt(bpb, 3), fmt(r["train_s"] / 60, 1)]
+        row = [name, r["attention"], r["alibi"], r["sizes"], rope, str(r["w"]) if r["w"] else "full", str(r["T"])]
+        row += [r["lr"]] if show_lr else []
+        row += [f"{r['params'] / 1e6:.2f} M", _stat([g["final"] for g in group], 4)]
+        row += [_stat([eval_loss(g, m) for g in group], 4) for m in MULTS]
+        v1 = [eval_loss(g, 1) for g in group]
+        row += [_stat([v / math.log(2) if v is not None else None for v in v1], 3) if r["bytes"] else "—",
+                _stat([g["train_s"] / 60 for g in group], 1)]
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def val_curves(runs, gap=None):
+    """The validation loss at each evaluation during training, a column per
+    run (runs with at least two evaluations); with gap = (A, B) a last
+    column val(A) − val(B)."""
+    runs = [r for r in runs if len(r["val"]) >= 2]
+    if not runs:
+        return ""
+    steps = sorted({v["step"] for r in runs for v in r["val"]})
+    at = {r["name"]: {v["step"]: v["val_loss"] for v in r["val"]} for r in runs}
+    tok = {r["name"]: r["B"] * r["T"] for r in runs}
+    names = [r["name"] for r in runs]
+    g = gap if gap and all(n in at for n in gap) else None
+    head = ["update", "tokens"] + names + ([f"{g[0]} − {g[1]}"] if g else [])
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    for s in steps:
+        row = [str(s), human(s * tok[names[0]])] + [fmt(at[n].get(s)) for n in names]
+        if g:
+            a, b = at[g[0]].get(s), at[g[1]].get(s)
+            row.append(fmt(a - b if a is not None and b is not None else None))
         out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
 
@@ -235,7 +300,7 @@ def style(r, i):
     return f"lc rgb '{COLOURS[i % len(COLOURS)]}' " + ("dt 1" if r["attention"] == "sigmoid" else "dt 2")
 
 
-def plots(runs, img, gnuplot):
+def plots(runs, img, gnuplot, name="ablation"):
     os.makedirs(img, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="ablation-report.")
     try:
@@ -259,7 +324,7 @@ def plots(runs, img, gnuplot):
             ymax = at if ymax is None else max(ymax, at)
             lo = min(ys)
             ymin = lo if ymin is None else min(ymin, lo)
-        script.append(f"set output {q(os.path.join(img, 'ablation-train-loss.png'))}")
+        script.append(f"set output {q(os.path.join(img, name + '-train-loss.png'))}")
         script.append("set title 'training loss (trailing moving average over 5% of the updates)'")
         script.append("set xlabel 'update'; set ylabel 'loss (nats/token)'")
         if ymax is not None and ymax > ymin:
@@ -279,7 +344,7 @@ def plots(runs, img, gnuplot):
             with open(f, "w") as fh:
                 fh.writelines(f"{x} {y:.6f}\n" for x, y in pts)
             series.append(f"{q(f)} using 1:2 with linespoints lw 2 pt 7 {style(r, i)} title {q(r['name'])}")
-        script.append(f"set output {q(os.path.join(img, 'ablation-val-length.png'))}")
+        script.append(f"set output {q(os.path.join(img, name + '-val-length.png'))}")
         script.append("set title 'validation loss against the evaluation length (trained on T)'")
         script.append("set xlabel 'evaluation sequence length (tokens)'; set ylabel 'loss (nats/token)'")
         script.append("set logscale x 2")
@@ -300,7 +365,7 @@ def plots(runs, img, gnuplot):
             if r["w"]:
                 marks.setdefault(r["w"], set()).add("w")
             marks.setdefault(r["T"], set()).add("T")
-        script.append(f"set output {q(os.path.join(img, 'ablation-positions.png'))}")
+        script.append(f"set output {q(os.path.join(img, name + '-positions.png'))}")
         script.append(f"set title 'loss by position in the sequence, evaluated at {MULTS[-1]}x the training length'")
         script.append("set xlabel 'position in the evaluated sequence (buckets 0–w, w–2w, 2w–4w, ...)'")
         script.append("set ylabel 'mean loss in the bucket (nats/token)'")
@@ -309,6 +374,24 @@ def plots(runs, img, gnuplot):
             script.append(f"set arrow {j + 1} from {x}, graph 0 to {x}, graph 1 nohead dt 3 lc rgb 'gray40'")
             script.append(f"set label {j + 10} {q(f'{what}={x}')} at {x}, graph 0.97 offset 0.5,0 tc rgb 'gray40'")
         script.append("plot " + ", ".join(series) if series else "set label 1 'no position buckets' at graph 0.5,0.5; plot [1:2][0:1] NaN notitle")
+        made = ["train-loss", "val-length", "positions"]
+
+        # 4. validation loss during training, against tokens seen
+        series = []
+        for i, r in enumerate(runs):
+            if len(r["val"]) < 2:
+                continue
+            f = os.path.join(tmp, f"val{i}.dat")
+            with open(f, "w") as fh:
+                fh.writelines(f"{v['step'] * r['B'] * r['T']} {v['val_loss']:.6f}\n" for v in r["val"])
+            series.append(f"{q(f)} using 1:2 with linespoints lw 2 pt 7 ps 0.6 {style(r, i)} title {q(r['name'])}")
+        if series:
+            script.append("unset arrow; unset label; unset logscale x; set logscale x 10")
+            script.append(f"set output {q(os.path.join(img, name + '-val-curve.png'))}")
+            script.append("set title 'validation loss during training'")
+            script.append("set xlabel 'tokens seen'; set ylabel 'validation loss (nats/token)'")
+            script.append("plot " + ", ".join(series))
+            made.append("val-curve")
 
         sp = os.path.join(tmp, "plot.gp")
         with open(sp, "w") as fh:
@@ -324,27 +407,44 @@ def plots(runs, img, gnuplot):
             raise Bad(f"gnuplot failed (exit {p.returncode}): {msg}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [os.path.join(img, f"ablation-{n}.png") for n in ("train-loss", "val-length", "positions")]
+    return [os.path.join(img, f"{name}-{n}.png") for n in made]
 
 
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     ap = argparse.ArgumentParser(description="Ablation report: markdown table and gnuplot PNGs.")
-    ap.add_argument("runs_dir", metavar="RUNS_DIR")
-    ap.add_argument("--out", metavar="DIR", help="PNGs go to DIR/img/ (default RUNS_DIR)")
+    ap.add_argument("runs_dir", metavar="RUNS_DIR", nargs="+",
+                    help="run directories of one set; more than one: repeats (other seeds)")
+    ap.add_argument("--out", metavar="DIR", help="PNGs go to DIR/img/ (default the first RUNS_DIR)")
+    ap.add_argument("--name", default="ablation", help="file name prefix of the PNGs (default ablation)")
+    ap.add_argument("--gap", metavar="A,B", help="print val(A) - val(B) at each evaluation during training")
     ap.add_argument("--gnuplot", default=shutil.which("gnuplot") or "/usr/bin/gnuplot")
     a = ap.parse_args()
     try:
-        found = find_runs(a.runs_dir)
+        if not all(c.isalnum() or c in "-_." for c in a.name) or not a.name:
+            raise Bad(f"--name {a.name!r}: use letters, digits, '-', '_' or '.'")
+        gap = None
+        if a.gap:
+            gap = tuple(a.gap.split(","))
+            if len(gap) != 2 or not all(gap):
+                raise Bad(f"--gap {a.gap!r}: give two run names, A,B")
+        sets = [find_runs(d) for d in a.runs_dir]
         if not (os.path.isfile(a.gnuplot) and os.access(a.gnuplot, os.X_OK)):
             raise Bad(f"gnuplot not found ({a.gnuplot}): apt-get install gnuplot-nox, or give --gnuplot PATH")
-        runs = [read_run(n, p) for n, p in found]
+        runs = [read_run(n, p) for n, p in sets[0]]
+        repeats = [[read_run(n, p) for n, p in found] for found in sets[1:]]
         if not any(r["train"] for r in runs):
-            raise Bad(f"{a.runs_dir}: no run has a metrics.jsonl with an update in it")
+            raise Bad(f"{a.runs_dir[0]}: no run has a metrics.jsonl with an update in it")
+        if gap and not all(any(r["name"] == g for r in runs) for g in gap):
+            raise Bad(f"--gap {a.gap}: no run named {[g for g in gap if not any(r['name'] == g for r in runs)][0]}"
+                      f" in {a.runs_dir[0]}")
         check_alike(runs)
         r0 = runs[0]
-        print(f"## Ablations: {len(runs)} runs in {a.runs_dir}\n")
-        print(table(runs))
+        what = f"{len(runs)} runs in {a.runs_dir[0]}"
+        if repeats:
+            what += f", repeated in {', '.join(a.runs_dir[1:])}: mean (min–max) over the {len(sets)}"
+        print(f"## Ablations: {what}\n")
+        print(table(runs, repeats))
         steps = sorted({r["done"] for r in runs})
         toks = sorted({r["done"] * r["B"] * r["T"] for r in runs})
         print(f"\n{'/'.join(map(str, steps))} updates of {r0['B']} x {r0['T']} tokens "
@@ -355,8 +455,12 @@ def main():
               + ".")
         print(f"\n### Loss by position at {MULTS[-1]}× T (bucket: mean loss)\n")
         print(bucket_lines(runs))
-        out = a.out if a.out is not None else a.runs_dir
-        pngs = plots(runs, os.path.join(out, "img"), a.gnuplot)
+        curves = val_curves(runs, gap)
+        if curves:
+            print("\n### Validation loss during training\n")
+            print(curves)
+        out = a.out if a.out is not None else a.runs_dir[0]
+        pngs = plots(runs, os.path.join(out, "img"), a.gnuplot, a.name)
         print("\nplots: " + ", ".join(pngs))
     except Bad as e:
         print(f"ablation_report: {e}", file=sys.stderr)

@@ -36,7 +36,8 @@
 # the working directory: run it from the repository root, after
 # tools/prepare_data.sh. swat-eval goes through $SWAT_EVAL_LAUNCH when set
 # (word-split, e.g. "srun --mpi=pmix -n 2": jobs/ablations.sbatch uses it)
-# with $SWAT_EVAL_THREADS threads (default 1).
+# with $SWAT_EVAL_THREADS threads (default 1). Python (json handling) is
+# $SWAT_PYTHON, else python3.
 # Exit: 0 every variant trained and scored, 1 one or more failed (named in
 # the log lines), 2 bad input, 130 interrupted.
 set -uo pipefail
@@ -47,7 +48,6 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$repo/jobs/lib.sh"
 
 MULTS=(1 4 16) # evaluation lengths, in training lengths; --positions at the last
-
 PY=${SWAT_PYTHON:-python3}
 die() { echo "run_ablations: $*" >&2; exit 2; }
 say() { printf '[ablations %s] %s\n' "$(date +%T)" "$*"; }
