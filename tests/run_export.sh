@@ -20,7 +20,8 @@
 #     gives byte-identical files;
 # and for the first two: the PyTorch model against the dense float64
 # reference of tests/reference, its rolling-cache generation against a whole
-# forward, greedy generation = swat-generate --temperature 0. Then: the model
+# forward, greedy generation = swat-generate --temperature 0, swat-generate
+# samples the same text from the import as from the original. Then: the model
 # exported, imported and trained on with [train] init_from starts near where
 # the original ended and keeps learning; an h5py-made checkpoint carrying
 # /tokenizer/model travels through export, the PyTorch model and import; the
@@ -98,6 +99,13 @@ for v in tied-sigmoid-halving untied-softmax-alibi; do
     "$build/swat-generate" "$work/$v/ckpt-00000030.h5" --prompt "$prompt" --temperature 0 \
         --max-tokens 48 >"$work/$v-gen.out" 2>"$work/$v-gen.log"
     ok_or_fail "$PY" tests/check_export.py greedy "$work/$v-f32" "$prompt" 48 "$work/$v-gen.out"
+    "$build/swat-generate" "$work/$v-imp.h5" --prompt "$prompt" --temperature 0.9 --seed 7 \
+        --max-tokens 48 >"$work/$v-gen-imp.out" 2>/dev/null
+    "$build/swat-generate" "$work/$v/ckpt-00000030.h5" --prompt "$prompt" --temperature 0.9 --seed 7 \
+        --max-tokens 48 >"$work/$v-gen-orig.out" 2>/dev/null
+    if [ -s "$work/$v-gen-imp.out" ] && cmp -s "$work/$v-gen-imp.out" "$work/$v-gen-orig.out"; then
+        echo "ok    swat-generate samples the same 48 bytes from the import as from the original"
+    else echo "FAIL: swat-generate on the import differs from the original"; fail=1; fi
 done
 
 step "export -> import -> [train] init_from"
