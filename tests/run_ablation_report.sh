@@ -7,7 +7,7 @@
 # tools/ablation_report.py prints the table (checked row by row against the
 # eval JSON), the validation curve with a --gap column (checked against
 # metrics.jsonl) and, over a repeat with another seed, means and ranges
-# (checked against both runs' JSON), and writes four PNGs (checked: PNG
+# (checked against both runs' JSON), and writes five PNGs (checked: PNG
 # signature, non-empty); bad input to both tools is one line and a non-zero
 # exit.
 # usage: tests/run_ablation_report.sh BUILD_DIR
@@ -85,7 +85,7 @@ assert a != b, "seed 2 gave the same loss"
 assert c[9] == f"{(a + b) / 2:.4f} ({min(a, b):.4f}–{max(a, b):.4f})", (c[9], a, b)
 print("repeats: OK")
 PY
-for p in ablation-train-loss ablation-val-length ablation-positions ablation-val-curve seeds-val-curve; do
+for p in ablation-train-loss ablation-val-length ablation-positions ablation-val-curve ablation-gap seeds-val-curve; do
     f=$work/out/img/$p.png
     [ -s "$f" ] || fail "$f missing or empty"
     [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$f is not a PNG"

@@ -28,7 +28,8 @@ Writes DIR/img/NAME-train-loss.png (training loss against the step, moving
 average over 5% of the updates), NAME-val-length.png (val loss against the
 evaluation length), NAME-positions.png (loss by position bucket at 16x T)
 and, with evaluations during training, NAME-val-curve.png (val loss against
-tokens seen), drawn by gnuplot. DIR defaults to RUNS_DIR, NAME to ablation.
+tokens seen) and with --gap NAME-gap.png (the difference against tokens
+seen), drawn by gnuplot. DIR defaults to RUNS_DIR, NAME to ablation.
 A missing value prints as "—". Runs that differ in a [train] or [data] key
 other than the variant's (steps, seed, batch, data, ...) are named in a
 warning on stderr: such rows do not compare like with like.
@@ -300,7 +301,7 @@ def style(r, i):
     return f"lc rgb '{COLOURS[i % len(COLOURS)]}' " + ("dt 1" if r["attention"] == "sigmoid" else "dt 2")
 
 
-def plots(runs, img, gnuplot, name="ablation"):
+def plots(runs, img, gnuplot, name="ablation", gap=None):
     os.makedirs(img, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="ablation-report.")
     try:
@@ -393,6 +394,20 @@ def plots(runs, img, gnuplot, name="ablation"):
             script.append("plot " + ", ".join(series))
             made.append("val-curve")
 
+        # 5. the gap val(A) - val(B) during training
+        by = {r["name"]: r for r in runs}
+        if gap and all(len(by[g]["val"]) >= 2 for g in gap):
+            a, b = ({v["step"]: v["val_loss"] for v in by[g]["val"]} for g in gap)
+            per = by[gap[0]]["B"] * by[gap[0]]["T"]
+            f = os.path.join(tmp, "gap.dat")
+            with open(f, "w") as fh:
+                fh.writelines(f"{st * per} {a[st] - b[st]:.6f}\n" for st in sorted(set(a) & set(b)))
+            script.append(f"set output {q(os.path.join(img, name + '-gap.png'))}")
+            script.append(f"set title {q(f'validation loss of {gap[0]} minus {gap[1]} during training')}")
+            script.append("set xlabel 'tokens seen'; set ylabel 'difference (nats/token)'; set yrange [0:*]")
+            script.append(f"plot {q(f)} using 1:2 with linespoints lw 2 pt 7 lc rgb '#9400d3' notitle")
+            made.append("gap")
+
         sp = os.path.join(tmp, "plot.gp")
         with open(sp, "w") as fh:
             fh.write("\n".join(script) + "\n")
@@ -460,7 +475,7 @@ def main():
             print("\n### Validation loss during training\n")
             print(curves)
         out = a.out if a.out is not None else a.runs_dir[0]
-        pngs = plots(runs, os.path.join(out, "img"), a.gnuplot, a.name)
+        pngs = plots(runs, os.path.join(out, "img"), a.gnuplot, a.name, gap)
         print("\nplots: " + ", ".join(pngs))
     except Bad as e:
         print(f"ablation_report: {e}", file=sys.stderr)
