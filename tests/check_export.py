@@ -29,6 +29,8 @@ when everything holds, 1 on a mismatch (reasons printed), 2 on bad usage.
   keys CONFIG_INI                python/swat_torch's key table = the [model]
                                  keys and defaults of the config.ini swat-train
                                  wrote for tests/configs/ref.ini
+  bf16                           formats.f32_to_bf16_bits = torch's rounding on
+                                 2^20 random float32 bit patterns and the edge cases
   tokenizer WORK_DIR REPO        an h5py-made checkpoint with /tokenizer/model
                                  (a SentencePiece model trained here) exports
                                  it, the PyTorch model uses it, import keeps it
@@ -421,6 +423,29 @@ def cmd_tokenizer(work, repo):
     check(ok, "the import carries /tokenizer/model (type sentencepiece, crc32)")
 
 
+def cmd_bf16():
+    """formats.f32_to_bf16_bits against torch's conversion over every kind of
+    float32: 2^20 random bit patterns (all exponents, subnormals, both signs),
+    the ties (lowest 16 bits 0x8000, odd and even), values that round up into
+    the next binade and to infinity, zeros, infinities; NaN stays NaN."""
+    from swat_torch import formats
+    rng = np.random.RandomState(11)
+    bits = rng.randint(0, 2 ** 32, size=1 << 20, dtype=np.uint64).astype(np.uint32)
+    special = np.array([0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x00008000, 0x00018000,
+                        0x3F808000, 0x3F818000, 0x3F80FFFF, 0x3FFFFFFF, 0x7F7FFFFF, 0x7F7F8000,
+                        0xFF7FFFFF, 0x00000001, 0x807FFFFF, 0x3F7FFFFF], dtype=np.uint32)
+    a = np.concatenate([bits, special]).view(np.float32)
+    nan = np.isnan(a)
+    mine, ref = formats.f32_to_bf16_bits(a), torch_bf16_bits(a)
+    back = formats.bf16_bits_to_f32(mine)
+    ok = np.array_equal(mine[~nan], ref[~nan]) and np.isnan(back[nan]).all()
+    check(ok, "bfloat16 rounding = torch's on %d float32 values (%d NaN kept NaN; ties, overflow to inf,"
+          " subnormals)" % (a.size, int(nan.sum())))
+    exact = formats.bf16_bits_to_f32(mine[~nan])
+    check(np.array_equal(formats.f32_to_bf16_bits(exact), mine[~nan]),
+          "bfloat16 -> float32 -> bfloat16 is the identity")
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -428,7 +453,7 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     fns = {"verify": (cmd_verify, 2), "roundtrip": (cmd_roundtrip, 2), "loss": (cmd_loss, 4),
            "reference": (cmd_reference, 1), "greedy": (cmd_greedy, 4), "keys": (cmd_keys, 1),
-           "tokenizer": (cmd_tokenizer, 2)}
+           "tokenizer": (cmd_tokenizer, 2), "bf16": (cmd_bf16, 0)}
     if cmd == "roundtrip" and args[-1:] == ["--bf16"]:
         cmd_roundtrip(args[0], args[1], bf16=True)
     elif cmd in fns and len(args) == fns[cmd][1]:

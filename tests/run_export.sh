@@ -133,6 +133,9 @@ print("%s init_from: first update %.3f (original: %.3f at update 1, %.3f over it
 sys.exit(0 if ok else 1)
 PY
 
+step "bfloat16 rounding against torch's, every kind of float32"
+ok_or_fail "$PY" tests/check_export.py bf16
+
 step "tokenizer: /tokenizer/model through export, the PyTorch model and import"
 mkdir -p "$work/tok"
 ok_or_fail "$PY" tests/check_export.py tokenizer "$work/tok" "$src"
