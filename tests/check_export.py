@@ -37,9 +37,7 @@ when everything holds, 1 on a mismatch (reasons printed), 2 on bad usage.
 """
 import configparser
 import json
-import math
 import os
-import struct
 import subprocess
 import sys
 import zlib

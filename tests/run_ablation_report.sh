@@ -73,8 +73,8 @@ print("report table and validation curve: OK")
 PY
 # a repeat with another seed: mean (min-max) of the two runs per variant
 tools/run_ablations.sh "${tiny[@]}" --only base --set train.seed=2 "$work/runs2" >/dev/null
-$PY tools/ablation_report.py "$work/runs" "$work/runs2" --out "$work/out" --name seeds | tee "$work/seeds.md"
-$PY - "$work" <<'PY'
+swat_py tools/ablation_report.py "$work/runs" "$work/runs2" --out "$work/out" --name seeds | tee "$work/seeds.md"
+swat_py - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
 rows = [l for l in open(f"{work}/seeds.md") if l.startswith("| base |")]

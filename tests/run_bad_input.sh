@@ -245,7 +245,7 @@ fi
 
 # ---- tools/swat_export.py and tools/swat_import.py: one line, exit 2, nothing
 # written (no output, no temporary left beside it)
-EX="$SWAT_PYTHON tools/swat_export.py" IM="$SWAT_PYTHON tools/swat_import.py"
+EX=("$SWAT_PYTHON" tools/swat_export.py) IM=("$SWAT_PYTHON" tools/swat_import.py)
 swat_py tools/swat_export.py "$good" "$work/hf-good" >/dev/null || { echo "FAIL: fixture export"; exit 1; }
 swat_py - "$work" "$good" <<'PY'
 import h5py, json, os, shutil, struct, sys
@@ -336,8 +336,11 @@ os.makedirs(f"{w}/nonempty"); open(f"{w}/nonempty/notes.txt", "w").write("mine\n
 open(f"{w}/a-file", "w").write("x\n")
 PY
 nothing_written() { # no output and no temporary beside it
-    if [ -e "$1" ] || ls -a "$(dirname "$1")" | grep -q '^\.swat-model-\|\.tmp$'; then
-        not_ok "$1 or a temporary was left by a refused run"
+    local d left
+    d=$(dirname "$1")
+    left=$(compgen -G "$d/.swat-model-*" || compgen -G "$d/.*.tmp" || true)
+    if [ -e "$1" ] || [ -n "$left" ]; then
+        not_ok "$1 or a temporary ($left) was left by a refused run"
     fi
 }
 tool() { # like expect, without mpiexec: NAME SUBSTRING OUTPUT command…
@@ -354,18 +357,18 @@ tool() { # like expect, without mpiexec: NAME SUBSTRING OUTPUT command…
     [ "$out" = - ] || nothing_written "$out"
 }
 o=$work/out
-tool export-not-hdf5     "not an HDF5 file"                $o $EX "$work/not-hdf5.h5" $o
-tool export-no-file      "nofile.h5: no such file"         $o $EX "$work/nofile.h5" $o
-tool export-not-swat     "not a swat checkpoint"           $o $EX "$work/plain.h5" $o
-tool export-other-format "format is 'other-format'"        $o $EX "$work/ck-format.h5" $o
-tool export-missing      "dataset /model/norm/weight is missing" $o $EX "$work/ck-missing.h5" $o
-tool export-shape        "q_proj/weight has shape [32, 31], the config needs [32, 32]" $o $EX "$work/ck-shape.h5" $o
-tool export-crc32        "/model/norm/weight: crc32"       $o $EX "$work/ck-crc.h5" $o
-tool export-bad-config   "hidden_size = banana: not an integer" $o $EX "$work/ck-bad-config.h5" $o
-tool export-dtype        "--dtype"                         $o $EX "$good" $o --dtype float16
-tool export-nonempty     "not empty (give --force"         - $EX "$good" "$work/nonempty"
+tool export-not-hdf5     "not an HDF5 file"                "$o" "${EX[@]}" "$work/not-hdf5.h5" "$o"
+tool export-no-file      "nofile.h5: no such file"         "$o" "${EX[@]}" "$work/nofile.h5" "$o"
+tool export-not-swat     "not a swat checkpoint"           "$o" "${EX[@]}" "$work/plain.h5" "$o"
+tool export-other-format "format is 'other-format'"        "$o" "${EX[@]}" "$work/ck-format.h5" "$o"
+tool export-missing      "dataset /model/norm/weight is missing" "$o" "${EX[@]}" "$work/ck-missing.h5" "$o"
+tool export-shape        "q_proj/weight has shape [32, 31], the config needs [32, 32]" "$o" "${EX[@]}" "$work/ck-shape.h5" "$o"
+tool export-crc32        "/model/norm/weight: crc32"       "$o" "${EX[@]}" "$work/ck-crc.h5" "$o"
+tool export-bad-config   "hidden_size = banana: not an integer" "$o" "${EX[@]}" "$work/ck-bad-config.h5" "$o"
+tool export-dtype        "--dtype"                         "$o" "${EX[@]}" "$good" "$o" --dtype float16
+tool export-nonempty     "not empty (give --force"         - "${EX[@]}" "$good" "$work/nonempty"
 if [ "$(ls -A "$work/nonempty")" != notes.txt ]; then not_ok "export-nonempty touched the directory"; fi
-tool export-out-file     "a-file: exists and is not a directory" - $EX "$good" "$work/a-file"
+tool export-out-file     "a-file: exists and is not a directory" - "${EX[@]}" "$good" "$work/a-file"
 o=$work/out.h5
 for c in "no-config:no config.json" "not-json:config.json: not JSON" "dup:key 'rope' given twice" \
          "no-window:key window_size is missing" "heads0:num_heads = 0: must be >= 1" \
@@ -380,9 +383,9 @@ for c in "no-config:no config.json" "not-json:config.json: not JSON" "dup:key 'r
          "st-nan:model.norm.weight holds non-finite values" "st-trailing:bytes of data" \
          "st-len-past:runs past the end of the file" "st-len-huge:is more than the 100000000 bytes" \
          "st-tiny:shorter than the 8-byte header length" "st-not-json:header is not JSON"; do
-    tool "import-${c%%:*}" "${c#*:}" $o $IM "$work/hf-${c%%:*}" $o
+    tool "import-${c%%:*}" "${c#*:}" "$o" "${IM[@]}" "$work/hf-${c%%:*}" "$o"
 done
-tool import-no-dir       "nodir: not a directory"          $o $IM "$work/nodir" $o
-tool import-exists       "a-file: exists (give --force"    - $IM "$work/hf-good" "$work/a-file"
+tool import-no-dir       "nodir: not a directory"          "$o" "${IM[@]}" "$work/nodir" "$o"
+tool import-exists       "a-file: exists (give --force"    - "${IM[@]}" "$work/hf-good" "$work/a-file"
 if [ "$(cat "$work/a-file")" != x ]; then not_ok "import-exists touched the file"; fi
 swat_summary

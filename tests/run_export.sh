@@ -143,4 +143,5 @@ ok_or_fail "$PY" tests/check_export.py tokenizer "$work/tok" "$src"
 step "the Python key table = swat-train's"
 ok_or_fail "$PY" tests/check_export.py keys "$work/tied-sigmoid-halving/config.ini"
 
-[ "$fail" = 0 ] && echo "export: all passed" || { echo "export: FAILED"; exit 1; }
+if [ "$fail" != 0 ]; then echo "export: FAILED"; exit 1; fi
+echo "export: all passed"
