@@ -45,7 +45,7 @@ def check(cond, what):
 
 def naive_logits(sd, mc, x):
     """docs/model.md transcribed literally, one sequence, numpy float64, loops."""
-    V, d, L, H = mc["vocab_size"], mc["hidden_size"], mc["num_hidden_layers"], mc["num_heads"]
+    d, L, H = mc["hidden_size"], mc["num_hidden_layers"], mc["num_heads"]
     dh, w, eps = d // H, mc["window_size"], mc["norm_eps"]
     P = {k: v.detach().double().numpy() for k, v in sd.items()}
     T = len(x)
