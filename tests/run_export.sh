@@ -133,6 +133,19 @@ print("%s init_from: first update %.3f (original: %.3f at update 1, %.3f over it
 sys.exit(0 if ok else 1)
 PY
 
+step "--force replaces an export in place"
+d=$work/force
+"$PY" tools/swat_export.py "$work/tied-sigmoid-halving/ckpt-00000030.h5" "$d" >/dev/null
+echo mine >"$d/notes.txt"
+echo stale >"$d/tokenizer.model"
+"$PY" tools/swat_export.py "$work/untied-softmax-alibi/ckpt-00000030.h5" "$d" --force >/dev/null
+if cmp -s "$d/model.safetensors" "$work/untied-softmax-alibi-f32/model.safetensors" &&
+   cmp -s "$d/config.json" "$work/untied-softmax-alibi-f32/config.json" &&
+   [ ! -e "$d/tokenizer.model" ] && [ "$(cat "$d/notes.txt")" = mine ] &&
+   [ -z "$(compgen -G "$work/.swat-model-*")" ]; then
+    echo "ok    --force: the other model's files, the stale tokenizer.model gone, notes.txt kept, no temporary left"
+else echo "FAIL: --force did not replace the export as documented: $(ls -A "$d")"; fail=1; fi
+
 step "bfloat16 rounding against torch's, every kind of float32"
 ok_or_fail "$PY" tests/check_export.py bf16
 
