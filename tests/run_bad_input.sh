@@ -388,4 +388,8 @@ done
 tool import-no-dir       "nodir: not a directory"          "$o" "${IM[@]}" "$work/nodir" "$o"
 tool import-exists       "a-file: exists (give --force"    - "${IM[@]}" "$work/hf-good" "$work/a-file"
 if [ "$(cat "$work/a-file")" != x ]; then not_ok "import-exists touched the file"; fi
+# an imported checkpoint has no [data] seq_len: swat-eval asks for one instead of guessing
+"${IM[@]}" "$work/hf-good" "$work/imported.h5" >/dev/null || { echo "FAIL: fixture import"; exit 1; }
+expect eval-no-seq-len     2 "imported.h5: the checkpoint has no seq_len: give --seq-len" 1 \
+    "$E" "$work/imported.h5" --data tests/data/wisdom.txt
 swat_summary

@@ -176,7 +176,8 @@ int main(int argc, char **argv)
     if (rc == 0) rc = swat_ckpt_read_config(a.ckpt, &cfg, err);
     if (rc == 0) {
         if (a.format < 0) a.format = cfg.data.format;
-        if (a.seq_len == 0) a.seq_len = cfg.data.seq_len;
+        /* a config without [data] seq_len (an imported model) holds the unset marker, not 0 */
+        if (a.seq_len == 0 && cfg.data.seq_len > 0) a.seq_len = cfg.data.seq_len;
         if (a.seq_len == 0) rc = swat_errf(err, "%s: the checkpoint has no seq_len: give --seq-len", a.ckpt);
     }
     if (rc == 0) rc = swat_data_open(&ds, a.data, a.format, cfg.model.vocab_size, err);
