@@ -29,13 +29,12 @@ swat_add_test(reference_sigmoid_bias_norope LABELS e2e COMMAND tests/run_referen
 swat_add_test(reference_full_causal LABELS e2e COMMAND tests/run_reference.sh ${B} 1
   --set model.window_size=0 --set model.alibi=none --set train.micro_batch=1)
 # the ALiBi magnitude families on the signs that do not default to them
-swat_script_test(reference_balanced_alibi_sizes 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+swat_add_test(reference_balanced_alibi_sizes LABELS e2e COMMAND tests/run_reference.sh ${B} 1
   --set model.alibi_magnitudes=alibi)
-swat_script_test(reference_negative_halving 300 tests/run_reference.sh ${CMAKE_BINARY_DIR} 1
+swat_add_test(reference_negative_halving LABELS e2e COMMAND tests/run_reference.sh ${B} 1
   --set model.attention=softmax --set model.alibi=negative --set model.alibi_magnitudes=halving)
 # the reference itself against a loop-by-loop transcription of the maths, and
 # its checkers failing on perturbed and buggy dumps
-swat_script_test(reference_selftest 300 ${SWAT_PY} tests/reference/selftest.py --quick)
 # the sequence-parallel and data-parallel layouts against the same reference
 swat_add_test(reference_sp2 LABELS e2e mpi COMMAND tests/run_reference.sh ${B} 2 --set parallel.sp=2)
 swat_add_test(reference_sp2_dp2 LABELS e2e mpi COMMAND tests/run_reference.sh ${B} 4

@@ -28,17 +28,13 @@
 # Python key table matches swat-train's.
 # usage: tests/run_export.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-PY=${SWAT_PYTHON:-python3}
-work=$(mktemp -d "$build/export.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
-mpi() { local n=$1; shift; mpiexec --oversubscribe --allow-run-as-root -n "$n" "$@"; }
-fail=0
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" export
+export PYTHONDONTWRITEBYTECODE=1
+mpi() { swat_mpi "$@"; }
 step() { printf '== %s\n' "$*"; }
-ok_or_fail() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
+ok_or_fail() { if "$@"; then :; else not_ok "$*"; fi; }
 cfg=tests/configs/ref.ini
 data=tests/data/wisdom.txt
 
@@ -60,52 +56,52 @@ eval_loss() { # CKPT T -> the JSON line of swat-eval
 for v in tied-sigmoid-halving untied-softmax-alibi tied-sigmoid-negative-halving; do
     ck=$work/$v/ckpt-00000030.h5
     step "$v: export"
-    "$PY" tools/swat_export.py "$ck" "$work/$v-f32"
-    "$PY" tools/swat_export.py "$ck" "$work/$v-bf16" --dtype bfloat16
-    ok_or_fail "$PY" tests/check_export.py verify "$ck" "$work/$v-f32"
-    ok_or_fail "$PY" tests/check_export.py verify "$ck" "$work/$v-bf16"
+    swat_py tools/swat_export.py "$ck" "$work/$v-f32"
+    swat_py tools/swat_export.py "$ck" "$work/$v-bf16" --dtype bfloat16
+    ok_or_fail swat_py tests/check_export.py verify "$ck" "$work/$v-f32"
+    ok_or_fail swat_py tests/check_export.py verify "$ck" "$work/$v-bf16"
 
     step "$v: PyTorch model vs swat-eval"
     for T in 32 256; do
         eval_loss "$ck" $T >"$work/$v-eval-$T.json"
-        ok_or_fail "$PY" tests/check_export.py loss "$work/$v-f32" $data $T "$work/$v-eval-$T.json"
+        ok_or_fail swat_py tests/check_export.py loss "$work/$v-f32" $data $T "$work/$v-eval-$T.json"
     done
 
     step "$v: import"
-    "$PY" tools/swat_import.py "$work/$v-f32" "$work/$v-imp.h5"
-    ok_or_fail "$PY" tests/check_export.py roundtrip "$ck" "$work/$v-imp.h5"
-    ok_or_fail "$PY" tests/check_ckpt_h5py.py "$work/$v-imp.h5" --step 0 --world-size 1
+    swat_py tools/swat_import.py "$work/$v-f32" "$work/$v-imp.h5"
+    ok_or_fail swat_py tests/check_export.py roundtrip "$ck" "$work/$v-imp.h5"
+    ok_or_fail swat_py tests/check_ckpt_h5py.py "$work/$v-imp.h5" --step 0 --world-size 1
     a=$(eval_loss "$ck" 32 | sed 's/.*"loss":\([^,]*\),.*/\1/')
     b=$(eval_loss "$work/$v-imp.h5" 32 | sed 's/.*"loss":\([^,]*\),.*/\1/')
     if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok    swat-eval: the import scores $b, as the original"
-    else echo "FAIL: swat-eval: original $a, import $b"; fail=1; fi
-    "$PY" tools/swat_export.py "$work/$v-imp.h5" "$work/$v-re"
+    else not_ok "swat-eval: original $a, import $b"; fi
+    swat_py tools/swat_export.py "$work/$v-imp.h5" "$work/$v-re"
     if cmp -s "$work/$v-f32/model.safetensors" "$work/$v-re/model.safetensors" &&
        cmp -s "$work/$v-f32/config.json" "$work/$v-re/config.json"; then
         echo "ok    export -> import -> export: byte-identical model.safetensors and config.json"
-    else echo "FAIL: export of the import differs from the first export"; fail=1; fi
-    "$PY" tools/swat_import.py "$work/$v-bf16" "$work/$v-imp16.h5"
-    ok_or_fail "$PY" tests/check_export.py roundtrip "$ck" "$work/$v-imp16.h5" --bf16
-    "$PY" tools/swat_export.py "$work/$v-imp16.h5" "$work/$v-re16" --dtype bfloat16
+    else not_ok "export of the import differs from the first export"; fi
+    swat_py tools/swat_import.py "$work/$v-bf16" "$work/$v-imp16.h5"
+    ok_or_fail swat_py tests/check_export.py roundtrip "$ck" "$work/$v-imp16.h5" --bf16
+    swat_py tools/swat_export.py "$work/$v-imp16.h5" "$work/$v-re16" --dtype bfloat16
     if cmp -s "$work/$v-bf16/model.safetensors" "$work/$v-re16/model.safetensors"; then
         echo "ok    bf16 export -> import -> bf16 export: byte-identical"
-    else echo "FAIL: bf16 export of the bf16 import differs"; fail=1; fi
+    else not_ok "bf16 export of the bf16 import differs"; fi
 done
 
 for v in tied-sigmoid-halving untied-softmax-alibi; do
     step "$v: PyTorch model vs the dense float64 reference; generation"
-    ok_or_fail "$PY" tests/check_export.py reference "$work/$v-f32"
+    ok_or_fail swat_py tests/check_export.py reference "$work/$v-f32"
     prompt="The fool doth think he is wise, "
     "$build/swat-generate" "$work/$v/ckpt-00000030.h5" --prompt "$prompt" --temperature 0 \
         --max-tokens 48 >"$work/$v-gen.out" 2>"$work/$v-gen.log"
-    ok_or_fail "$PY" tests/check_export.py greedy "$work/$v-f32" "$prompt" 48 "$work/$v-gen.out"
+    ok_or_fail swat_py tests/check_export.py greedy "$work/$v-f32" "$prompt" 48 "$work/$v-gen.out"
     "$build/swat-generate" "$work/$v-imp.h5" --prompt "$prompt" --temperature 0.9 --seed 7 \
         --max-tokens 48 >"$work/$v-gen-imp.out" 2>/dev/null
     "$build/swat-generate" "$work/$v/ckpt-00000030.h5" --prompt "$prompt" --temperature 0.9 --seed 7 \
         --max-tokens 48 >"$work/$v-gen-orig.out" 2>/dev/null
     if [ -s "$work/$v-gen-imp.out" ] && cmp -s "$work/$v-gen-imp.out" "$work/$v-gen-orig.out"; then
         echo "ok    swat-generate samples the same 48 bytes from the import as from the original"
-    else echo "FAIL: swat-generate on the import differs from the original"; fail=1; fi
+    else not_ok "swat-generate on the import differs from the original"; fi
 done
 
 step "export -> import -> [train] init_from"
@@ -115,7 +111,7 @@ mpi 1 "$build/swat-train" $cfg --set train.steps=10 --set "train.init_from=$work
     { echo "FAIL: init_from run"; cat "$work/init.log"; exit 1; }
 before=$(sed 's/.*"loss":\([^,]*\),.*/\1/' "$work/$v-eval-32.json")
 after=$(eval_loss "$work/init/ckpt-00000010.h5" 32 | sed 's/.*"loss":\([^,]*\),.*/\1/')
-ok_or_fail "$PY" - "$work/$v/metrics.jsonl" "$work/init/metrics.jsonl" "$work/init.log" "$before" "$after" <<'PY'
+ok_or_fail swat_py - "$work/$v/metrics.jsonl" "$work/init/metrics.jsonl" "$work/init.log" "$before" "$after" <<'PY'
 import json, sys
 def losses(p):
     return [r["loss"] for r in map(json.loads, open(p)) if "loss" in r]
@@ -135,26 +131,26 @@ PY
 
 step "--force replaces an export in place"
 d=$work/force
-"$PY" tools/swat_export.py "$work/tied-sigmoid-halving/ckpt-00000030.h5" "$d" >/dev/null
+swat_py tools/swat_export.py "$work/tied-sigmoid-halving/ckpt-00000030.h5" "$d" >/dev/null
 echo mine >"$d/notes.txt"
 echo stale >"$d/tokenizer.model"
-"$PY" tools/swat_export.py "$work/untied-softmax-alibi/ckpt-00000030.h5" "$d" --force >/dev/null
+swat_py tools/swat_export.py "$work/untied-softmax-alibi/ckpt-00000030.h5" "$d" --force >/dev/null
 if cmp -s "$d/model.safetensors" "$work/untied-softmax-alibi-f32/model.safetensors" &&
    cmp -s "$d/config.json" "$work/untied-softmax-alibi-f32/config.json" &&
    [ ! -e "$d/tokenizer.model" ] && [ "$(cat "$d/notes.txt")" = mine ] &&
    [ -z "$(compgen -G "$work/.swat-model-*")" ]; then
     echo "ok    --force: the other model's files, the stale tokenizer.model gone, notes.txt kept, no temporary left"
-else echo "FAIL: --force did not replace the export as documented: $(ls -A "$d")"; fail=1; fi
+else not_ok "--force did not replace the export as documented: $(ls -A "$d")"; fi
 
 step "bfloat16 rounding against torch's, every kind of float32"
-ok_or_fail "$PY" tests/check_export.py bf16
+ok_or_fail swat_py tests/check_export.py bf16
 
 step "tokenizer: /tokenizer/model through export, the PyTorch model and import"
 mkdir -p "$work/tok"
-ok_or_fail "$PY" tests/check_export.py tokenizer "$work/tok" "$src"
+ok_or_fail swat_py tests/check_export.py tokenizer "$work/tok" "$src"
 
 step "the Python key table = swat-train's"
-ok_or_fail "$PY" tests/check_export.py keys "$work/tied-sigmoid-halving/config.ini"
+ok_or_fail swat_py tests/check_export.py keys "$work/tied-sigmoid-halving/config.ini"
 
-if [ "$fail" != 0 ]; then echo "export: FAILED"; exit 1; fi
+if [ "$swat_failed" != 0 ]; then echo "export: FAILED ($swat_failed)"; exit 1; fi
 echo "export: all passed"
