@@ -22,7 +22,7 @@
  *                                   2·dh flops per (query, key) pair each)
  *   useful backward = 8·T·w·dh·H   (dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q,
  *                                   dV = Pᵀ·dO over the band)
- * These are the nominal counts of SPEC §6 (12·L·d·w per token = 4 + 8 per
+ * These are the nominal counts of docs/training.md (12·L·d·w per token = 4 + 8 per
  * layer), which count w keys for every query; the exact band has
  * Σ_t min(t+1, w) pairs, w(w−1)/2 fewer (printed as "band share", 0.98 for
  * T = 4096, w = 128; 0.88 for w = 1024). Not counted as useful: the backward's

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""torch_peer.py: the SWAT model and training update of SPEC §1-§2 in PyTorch,
+"""torch_peer.py: the SWAT model and training update of docs/model.md and
+docs/training.md in PyTorch,
 written for speed on CPU, as the yardstick for swat-bench (issue 6).
 
     /usr/bin/python3 bench/torch_peer.py [--d 256 --L 4 --H 4 --w 128 --T 2048 --B 1
@@ -8,9 +9,9 @@ written for speed on CPU, as the yardstick for swat-bench (issue 6).
         [--bq N] [--data FILE] [--jit] [--dtype float32|float64] [--peak-gflops X]
     /usr/bin/python3 bench/torch_peer.py --check      # correctness checks, then exit
 
-Model (SPEC §1): tied embeddings, RMSNorm, fused q|k|v and gate|up linears,
+Model (docs/model.md): tied embeddings, RMSNorm, fused q|k|v and gate|up linears,
 RoPE rotate-half, sigmoid attention with balanced ALiBi over the causal sliding
-window, SwiGLU, mean cross-entropy. Update (SPEC §2): clip_grad_norm_(1.0),
+window, SwiGLU, mean cross-entropy. Update (docs/training.md): clip_grad_norm_(1.0),
 torch.optim.AdamW(foreach=True) with weight decay on the matrices only, cosine
 schedule over warmup+steps (like swat-bench).
 
@@ -56,7 +57,7 @@ def parse_args(argv=None):
     ap.add_argument("--T", type=int, default=2048)
     ap.add_argument("--B", type=int, default=1)
     ap.add_argument("--V", type=int, default=256)
-    ap.add_argument("--f", type=int, default=0, help="intermediate size (0: SPEC default)")
+    ap.add_argument("--f", type=int, default=0, help="intermediate size (0: the config default)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0,
@@ -111,7 +112,7 @@ def balanced_slopes(H):
 
 
 def flops_per_token(d, L, f, V, w):
-    """SPEC §6: 6N + 12·L·d·w, N = matrices in products (tied E once)."""
+    """docs/training.md: 6N + 12·L·d·w, N = matrices in products (tied E once)."""
     N = L * (4 * d * d + 3 * f * d) + V * d
     return 6.0 * N + 12.0 * L * d * w, N
 

@@ -3,7 +3,7 @@
  *
  * The input is INI text. A config that loads must survive finalize and the
  * layout check at a few world sizes, and print to text that reads back to the
- * same struct (SPEC: the resolved config written to DIR/config.ini and to a
+ * same struct (docs/config.md: the resolved config written to DIR/config.ini and to a
  * checkpoint is read back by a resume). Any difference is a finding: abort. */
 #include "fuzz.h"
 #include "swat/config.h"

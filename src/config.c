@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* config.c: the configuration keys of SPEC §1–§7 and everything they drive.
+/* config.c: the configuration keys (docs/config.md) and everything they drive.
  *
  * Shaped like Redis config.c: ONE static table, `keys`, lists every key once
  * (section, name, type, field offset, default, bounds, enum names, required

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* data.c: token streams (SPEC §3) and the sample order.
+/* data.c: token streams (docs/training.md) and the sample order.
  *
  * A dataset keeps one open descriptor per file and reads with pread on demand,
  * so memory is O(files), never O(tokens), and any rank can read any range
@@ -92,7 +92,7 @@ static int match_paths(const char *pattern, char ***paths, size_t *npaths, char 
     glob_fail_path[0] = '\0';
     glob_fail_errno = 0;
     /* NOSORT: glob sorts with strcoll, which depends on the locale; the stream
-     * order must not (SPEC: byte order), so we sort with strcmp ourselves */
+     * order must not (docs/training.md: byte order), so we sort with strcmp ourselves */
     int rc = glob(pattern, GLOB_ERR | GLOB_NOSORT, glob_failed, &g);
     if (rc == GLOB_NOMATCH) {
         globfree(&g);

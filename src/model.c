@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* model.c: the SWAT decoder of SPEC §1 over one sequence chunk per rank.
+/* model.c: the SWAT decoder of docs/model.md over one sequence chunk per rank.
  *
  * Shape of the code (llm.c): one table of tensors gives the flat parameter
  * layout; views give each layer its pointers; one arena holds every

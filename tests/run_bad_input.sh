@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Every bad input named in SPEC §7 gets one line on stderr that names the
+# Every bad input of the programs (docs/training.md) gets one line on stderr that names the
 # file, key or value, and a non-zero exit, from one rank only, without a
 # crash or a hang; and no checkpoint is written.
 # usage: tests/run_bad_input.sh BUILD_DIR

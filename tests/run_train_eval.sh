@@ -20,7 +20,7 @@ swat_mpi "$np" "$build/swat-train" tests/configs/ref.ini \
 [ "$(cd "$run" && ls ckpt-*.h5 | tr '\n' ' ')" = "ckpt-00000030.h5 ckpt-00000040.h5 " ] || fail "checkpoints: $(ls "$run")"
 ls -a "$run" | grep -q '\.tmp' && fail "a temporary file was left in $run"
 [ -s "$run/config.ini" ] || fail "no resolved config.ini in the run directory"
-# metrics: 40 updates with every SPEC field, two evaluations, and a falling loss
+# metrics: 40 updates with every documented field, two evaluations, and a falling loss
 swat_py - "$run/metrics.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -77,7 +77,7 @@ static int divisors(int *out)
     return n;
 }
 
-/* Is world rank r in this rank's group of the given scope (layout of SPEC §4)? */
+/* Is world rank r in this rank's group of the given scope (layout of docs/training.md)? */
 static int member(int sp, swat_scope s, int r)
 {
     switch (s) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_config.c: the config table of config.c against SPEC §1–§4 and §7.
+/* test_config.c: the config table of config.c against docs/config.md and docs/training.md.
  *
  * Every refusal is checked for its content, not only for failing: the
  * message must name the origin and line (or --set / config:), the key, and

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_data.c: token streams and the sample order (SPEC §3) against files this
+/* test_data.c: token streams and the sample order (docs/training.md) against files this
  * test writes byte by byte, and the sampler against a brute-force recomputation
  * of its definition.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_model.c: the whole model's gradient against central finite
  * differences, in double precision (linked against the swat64 build), for
- * every attention variant of SPEC §1; plus the invariants the trainer relies
+ * every attention variant of docs/model.md; plus the invariants the trainer relies
  * on (micro-batches add up, the forward-only plan gives the same loss, the
  * per-row losses sum to the loss).
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_optim.c: AdamW, the schedule and the clip factor against values
- * computed by hand from SPEC §2 (textbook form, in double). */
+ * computed by hand from docs/training.md (textbook form, in double). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* config.h: the resolved configuration of a run (SPEC §1–§6) and the one key
+/* config.h: the resolved configuration of a run (docs/config.md) and the one key
  * table that parses, validates, overrides (--set) and prints it.
  *
  * Every key lives in exactly one row of the table in config.c: section, name,
@@ -107,7 +107,7 @@ int swat_config_set(swat_config *cfg, const char *assignment, char *err);
  * swat_config_check_layout. */
 int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err);
 
-/* SPEC §4: world divisible by sp, T/sp a multiple of w and ≥ w, batch
+/* The layout's rules (docs/training.md): world divisible by sp, T/sp a multiple of w and ≥ w, batch
  * divisible by dp, micro_batch dividing batch/dp, no sp > 1 with w = 0. The
  * message says what would work. */
 int swat_config_check_layout(const swat_config *cfg, int world_size, char *err);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* data.h: token streams and the sample order (SPEC §3).
+/* data.h: token streams and the sample order (docs/training.md).
  *
  * A dataset is the files a glob matches, sorted by path (byte order),
  * concatenated into one stream of N tokens. `bytes`: every byte a token.

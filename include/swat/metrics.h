@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* metrics.h: the run directory's metrics.jsonl (SPEC §6) and the console
+/* metrics.h: the run directory's metrics.jsonl (docs/training.md) and the console
  * progress line. Only the rank that opened the file writes. */
 #ifndef SWAT_METRICS_H
 #define SWAT_METRICS_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* model.h: the SWAT decoder (SPEC §1): one table of parameter tensors laid
+/* model.h: the SWAT decoder (docs/model.md): one table of parameter tensors laid
  * out in one flat buffer, an activation arena sized once, and the forward and
  * backward passes over one sequence chunk per rank.
  *
@@ -148,7 +148,7 @@ typedef struct swat_model {
 swat_model *swat_model_create(const swat_model_config *cfg, size_t pad_to);
 void swat_model_free(swat_model *m);
 
-/* SPEC init: matrices N(0, initializer_range²) from a generator seeded by
+/* Initialisation (docs/model.md): matrices N(0, initializer_range²) from a generator seeded by
  * (seed, tensor index), norms 1. Same values on every rank and layout. */
 void swat_model_init_params(swat_model *m, uint64_t seed);
 
@@ -197,7 +197,7 @@ double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, i
 /* Zeroes the timers and turns timing on or off. */
 void swat_model_timers_reset(swat_model *m, int on);
 
-/* FLOPs per trained token, SPEC §6: 6·N_matmul + 12·L·d·w (w = T when 0). */
+/* FLOPs per trained token (docs/training.md): 6·N_matmul + 12·L·d·w (w = T when 0). */
 double swat_model_flops_per_token(const swat_model *m, int64_t seq_len);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* optim.h: AdamW with torch.optim.AdamW semantics (SPEC §2), the learning
+/* optim.h: AdamW with torch.optim.AdamW semantics (docs/training.md), the learning
  * rate schedule and the global-norm clipping factor.
  *
  * The update runs on a shard [lo, hi) of the flat buffer: p and g point at

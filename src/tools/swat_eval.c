@@ -2,7 +2,7 @@
 /* swat-eval CHECKPOINT.h5 --data FILE [--format bytes|llmc] [--seq-len T|whole]
  *             [--max-samples N] [--block N] [--positions] [--threads N]
  *
- * Scores every complete sample of a token file (SPEC §3, shuffle off) with a
+ * Scores every complete sample of a token file (docs/training.md: shuffle off) with a
  * checkpoint's model and prints, as its last line of standard output, one
  * JSON object: loss (mean cross-entropy, nats), perplexity, tokens (targets
  * scored), samples, seq_len, window, block. `--seq-len whole` scores the whole
