@@ -3,7 +3,7 @@
  * the loop's pieces (update, evaluation, save), shared by swat-train and the
  * test programs. Knows nothing of argument parsing.
  *
- * One update (DESIGN.md): sample → forward/backward per micro-batch →
+ * One update (docs/training.md): sample → forward/backward per micro-batch →
  * reduce-scatter of the flat gradient → global norm → AdamW on this rank's
  * shard → all-gather of the parameters. */
 #ifndef SWAT_TRAIN_H
