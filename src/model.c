@@ -192,6 +192,18 @@ void swat_model_timers_reset(swat_model *m, int on)
     m->timing = on;
 }
 
+void swat_model_timers(const swat_model *m, double seconds[SWAT_T_COUNT])
+{
+    memcpy(seconds, m->time, sizeof m->time);
+}
+
+swat_model_info swat_model_describe(const swat_model *m)
+{
+    return (swat_model_info){.cfg = m->cfg, .V = m->V, .d = m->d, .L = m->L, .H = m->H,
+                             .dh = m->dh, .f = m->f, .w = m->w, .nparams = m->nparams,
+                             .nparams_pad = m->nparams_pad, .arena_bytes = m->arena_bytes};
+}
+
 const swat_tensor *swat_model_find(const swat_model *m, const char *name)
 {
     for (int i = 0; i < m->ntensors; i++)

@@ -18,7 +18,12 @@
  * q/k/v, the SwiGLU output, the final rows, and a copy of the parameters
  * (`wop`) made again after they change. In fp32 those are swat_real (and wop
  * is params itself); in bf16 they hold bfloat16 values, so a bf16 run keeps
- * about half the activation bytes of an fp32 one. */
+ * about half the activation bytes of an fp32 one.
+ *
+ * The programs (src/tools/) see swat_model as an opaque type: they are built
+ * with SWAT_MODEL_OPAQUE, which hides the struct's body, and learn what they
+ * need through swat_model_describe and swat_model_timers. The library's
+ * modules and the white-box tests see the body. */
 #ifndef SWAT_MODEL_H
 #define SWAT_MODEL_H
 
@@ -92,7 +97,10 @@ typedef enum {
     SWAT_T_COUNT
 } swat_model_timer;
 
-typedef struct swat_model {
+typedef struct swat_model swat_model;
+
+#ifndef SWAT_MODEL_OPAQUE
+struct swat_model {
     swat_model_config cfg; /* resolved */
     int64_t V, d, L, H, dh, f, w;
 
@@ -141,7 +149,19 @@ typedef struct swat_model {
 
     int timing;                    /* accumulate time[] (off by default) */
     double time[SWAT_T_COUNT];     /* seconds per swat_model_timer */
-} swat_model;
+};
+#endif
+
+/* What a program may know of a model: its shape, sizes and resolved config. */
+typedef struct swat_model_info {
+    swat_model_config cfg;  /* resolved */
+    int64_t V, d, L, H, dh, f, w; /* w = window_size (0: full causal attention) */
+    size_t nparams;         /* elements of all tensors */
+    size_t nparams_pad;     /* length of the flat parameter buffer */
+    size_t arena_bytes;     /* the activation arena of the current plan (0 before one) */
+} swat_model_info;
+
+swat_model_info swat_model_describe(const swat_model *m);
 
 /* Builds the table for a resolved config and allocates params and grads
  * (zero). The buffer length is a multiple of pad_to (≥ 1). */
@@ -196,6 +216,9 @@ double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, i
 
 /* Zeroes the timers and turns timing on or off. */
 void swat_model_timers_reset(swat_model *m, int on);
+
+/* Seconds per swat_model_timer accumulated since swat_model_timers_reset. */
+void swat_model_timers(const swat_model *m, double seconds[SWAT_T_COUNT]);
 
 /* FLOPs per trained token (docs/training.md): 6·N_matmul + 12·L·d·w (w = T when 0). */
 double swat_model_flops_per_token(const swat_model *m, int64_t seq_len);

@@ -49,7 +49,7 @@ static int bench_ckpt(swat_trainer *tr, const char *dir, double *save_s, double 
     snprintf(tr->cfg.checkpoint.dir, sizeof tr->cfg.checkpoint.dir, "%s", dir);
     tr->cfg.checkpoint.keep = 1;
     size_t n = tr->hi - tr->lo;
-    swat_real *p = swat_malloc(sizeof(swat_real) * tr->model->nparams_pad);
+    swat_real *p = swat_malloc(sizeof(swat_real) * swat_model_describe(tr->model).nparams_pad);
     swat_real *m = swat_malloc(sizeof(swat_real) * (n ? n : 1));
     swat_real *v = swat_malloc(sizeof(swat_real) * (n ? n : 1));
     char path[SWAT_PATH_LEN];
@@ -285,7 +285,6 @@ int main(int argc, char **argv)
         swat_comm_finalize();
         return 2;
     }
-    const swat_model *m = tr.model;
     if (rank == 0) {
         if (!synthetic)
             printf("data        %s (%lld tokens)\n", cfg.data.train,
@@ -336,7 +335,9 @@ int main(int argc, char **argv)
         printf("throughput  %.0f tokens/s (best %.0f), %.1f GFLOP/s model, MFU %.1f%%\n", tps,
                tps_best, tr.flops_per_token * tps * 1e-9, 100 * mfu);
         /* rank 0's split of the update, ms per update and share of it */
-        const double *mt = tr.model->time;
+        double mt[SWAT_T_COUNT];
+        swat_model_timers(tr.model, mt);
+        swat_model_info m = swat_model_describe(tr.model); /* after the run: its plan's arena */
         double total = per_update * (double)steps;
         double inside = mt[SWAT_T_GEMM] + mt[SWAT_T_ATTENTION] + mt[SWAT_T_POINTWISE] +
                         mt[SWAT_T_OUTPUT] + mt[SWAT_T_HALO] + mt[SWAT_T_WEIGHTS];
@@ -359,9 +360,9 @@ int main(int argc, char **argv)
             printf(" %s %.1f ms (%.0f%%)%s", br[i].name, br[i].s / (double)steps * 1e3,
                    100 * br[i].s / total, i + 1 < sizeof br / sizeof br[0] ? "," : "\n");
         printf("memory      peak RSS %.1f MiB per rank (mean), activations %.1f MiB\n",
-               stats[3] / world, (double)m->arena_bytes / 1048576.0);
+               stats[3] / world, (double)m.arena_bytes / 1048576.0);
         printf("comm        halo %.1f KiB/update/rank (%.1f KiB per layer and direction), reduction %.1f KiB/update/rank, waiting %.1f%% of the step\n",
-               halo / 1024, halo / 1024 / (double)m->L / 2.0, reduce / 1024, 100 * wait_share);
+               halo / 1024, halo / 1024 / (double)m.L / 2.0, reduce / 1024, 100 * wait_share);
         if (ckpt_dir)
             printf("checkpoint  %.1f MB: save %.3f s (%.0f MB/s), load %.3f s (%.0f MB/s), best of %d, %d ranks\n",
                    ckpt_bytes * 1e-6, save_s, ckpt_bytes * 1e-6 / save_s, load_s,

@@ -296,7 +296,8 @@ int main(int argc, char **argv)
         fclose(ps.f);
         return fail(err, comm, rank);
     }
-    int64_t V = m->V, w = m->w;
+    swat_model_info mi = swat_model_describe(m);
+    int64_t V = mi.V, w = mi.w;
     int64_t chunk = a.chunk > 0 ? a.chunk : (w > 256 ? w : 256);
     /* the products run in the precision the model was trained in, unless told */
     swat_model_stream_begin(m, chunk,
