@@ -82,6 +82,10 @@ swat_add_test(reshard_sp2dp2_to_sp4 LABELS e2e mpi oversubscribed COMMAND tests/
 
 # every program's command line: --help, --version, --opt=value, --print-config, swat-bench
 swat_add_test(cli LABELS e2e mpi COMMAND tests/run_cli.sh ${B})
+# the repository refers to nothing outside it (no outside document's sections,
+# no sibling folders, no paths of a development machine)
+swat_add_test(self_contained LABELS unit TIMEOUT 60 COMMAND tests/run_self_contained.sh NEEDS)
+
 # docs/config.md's key tables are the key table of src/config.c (tools/config_doc.sh regenerates them)
 swat_add_test(config_doc LABELS unit TIMEOUT 60 COMMAND tools/config_doc.sh --check ${B} NEEDS swat-train)
 

@@ -28,7 +28,7 @@
  *   all-gather of the parameters over the world
  *
  * Compute model: every compute phase is smpi_execute_flops(F) (the call behind
- * SMPI_SAMPLE_FLOPS), F from the model-FLOP count of SPEC §6: per token
+ * SMPI_SAMPLE_FLOPS), F from the model-FLOP count of docs/training.md: per token
  * 6·N + 12·L·d·w, split over the phases as forward 2·N + 4·L·d·w and backward
  * 4·N + 8·L·d·w; per layer QKV 2·3d², o-proj + MLP 2·(d² + 3fd), attention
  * 4·w·d per query row (forward; ×2 backward), classifier 2·V·d (×3 fwd+bwd).
@@ -120,7 +120,7 @@ static void parse(int argc, char **argv, opts *o, int rank)
         if (!strcmp(k, "--label")) { snprintf(o->label, sizeof o->label, "%s", v); continue; }
         usage_die(rank, "unknown or bad option", k);
     }
-    if (o->f == 0) { /* SPEC §1 default: 256·ceil(floor(8d/3)/256) */
+    if (o->f == 0) { /* the config's default (docs/config.md): 256·ceil(floor(8d/3)/256) */
         long f0 = 8 * o->d / 3;
         o->f = 256 * ((f0 + 255) / 256);
     }
@@ -276,7 +276,7 @@ static void allgather(const opts *o, int rank, int P, size_t shard, float *param
 /* ---- one update ------------------------------------------------------------ */
 
 typedef struct {
-    double N;        /* parameters in matrix products (SPEC §6) */
+    double N;        /* parameters in matrix products (docs/training.md) */
     double qkv, post, cls; /* FLOPs per token: QKV fwd, o-proj+MLP fwd, classifier fwd */
     double attn_row; /* forward attention FLOPs per query row per layer */
 } flops_t;
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
     parse(argc, argv, &o, rank);
     if (P % o.sp != 0) usage_die(rank, "world size not divisible by --sp", NULL);
     if (o.sp > 1 && (o.Tc % o.w != 0 || o.Tc < o.w))
-        usage_die(rank, "--Tc must be a multiple of --w and at least --w (SPEC §4)", NULL);
+        usage_die(rank, "--Tc must be a multiple of --w and at least --w", NULL);
     if (!strcmp(o.coll, "rhd") && (P & (P - 1)) != 0)
         usage_die(rank, "--coll rhd needs a power-of-two world", NULL);
     int sp = (int)o.sp, dp = P / sp;
@@ -361,7 +361,7 @@ int main(int argc, char **argv)
     /* parameter counts and FLOPs (src/model.c) */
     double d = (double)o.d, L = (double)o.L, f = (double)o.f, V = (double)o.V, w = (double)o.w;
     flops_t F;
-    /* N (SPEC §6): matrices in a product; the output layer counts once, tied or not */
+    /* N (docs/training.md): matrices in a product; the output layer counts once, tied or not */
     F.N = L * (4 * d * d + 3 * f * d) + V * d;
     F.qkv = 2 * 3 * d * d;
     F.post = 2 * (d * d + 3 * f * d);
