@@ -151,18 +151,25 @@ void swat_log(swat_log_level level, const char *fmt, ...)
     if (level < log_level) return;
     if (level <= SWAT_LOG_INFO && log_rank != 0) return;
     FILE *out = level <= SWAT_LOG_INFO ? stdout : stderr;
+    /* The whole line in one write: stderr is unbuffered, and a launcher that
+     * forwards stdout and stderr separately (MPICH's hydra) would otherwise
+     * slip another line between the tag and the message. */
+    char line[4096];
+    int n = 0;
     if (level >= SWAT_LOG_WARN) {
         const char *tag = level == SWAT_LOG_WARN ? "warning" : "error";
-        if (log_world > 1)
-            fprintf(out, "swat: [rank %d] %s: ", log_rank, tag);
-        else
-            fprintf(out, "swat: %s: ", tag);
+        n = log_world > 1 ? snprintf(line, sizeof line, "swat: [rank %d] %s: ", log_rank, tag)
+                          : snprintf(line, sizeof line, "swat: %s: ", tag);
     }
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', out);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2) len = sizeof line - 2; /* cut, still one line */
+    line[len] = '\n';
+    line[len + 1] = '\0';
+    fputs(line, out);
     fflush(out);
 }
 
