@@ -441,6 +441,15 @@ void swat_comm_allgather(swat_comm *c, swat_real *buf, size_t shard)
     c->stats.reduce_bytes += (double)shard * (double)sizeof(swat_real);
 }
 
+void swat_comm_allgather_i64(swat_comm *c, const int64_t *mine, int64_t *all, int n)
+{
+    SWAT_ASSERT(c != NULL && n >= 0);
+    double t0 = swat_now();
+    MPI_CALL(MPI_Allgather, (mine, n, MPI_INT64_T, all, n, MPI_INT64_T, c->world));
+    c->stats.wait_s += swat_now() - t0;
+    c->stats.reduce_bytes += (double)n * (double)sizeof(int64_t);
+}
+
 void swat_comm_bcast(swat_comm *c, void *buf, size_t bytes, int root)
 {
     SWAT_ASSERT(c != NULL && root >= 0 && root < c->size[SWAT_SCOPE_WORLD]);

@@ -87,6 +87,10 @@ void swat_comm_reduce_scatter(swat_comm *c, const swat_real *buf, swat_real *sha
  * from rank r, whose block is already in place on it. */
 void swat_comm_allgather(swat_comm *c, swat_real *buf, size_t shard);
 
+/* All-gather of n int64 per rank over the world: all [world][n], row r from
+ * rank r (counts that ranks add up themselves, as exclusive prefix sums). */
+void swat_comm_allgather_i64(swat_comm *c, const int64_t *mine, int64_t *all, int n);
+
 /* Broadcast of bytes from world rank `root`. */
 void swat_comm_bcast(swat_comm *c, void *buf, size_t bytes, int root);
 void swat_comm_barrier(swat_comm *c);
