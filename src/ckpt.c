@@ -841,6 +841,109 @@ done:
     return rc;
 }
 
+/* ---- the tokenizer (/tokenizer/model) ------------------------------------------ */
+
+#define CKPT_TOKENIZER "/tokenizer/model"
+#define CKPT_TOKENIZER_TYPE "sentencepiece"
+#define CKPT_MAX_TOKENIZER ((hsize_t)1 << 30) /* Llama-2's is 0.5 MB */
+
+/* Creates /tokenizer/model (collective): the bytes of the .model file as
+ * uint8 [n], attributes type = "sentencepiece" and crc32 (every rank holds
+ * the bytes, so every rank computes the same checksum and writes the same
+ * metadata); the writer rank writes the data. */
+static int write_tokenizer(hid_t fid, const char *file, const void *bytes, size_t n, int writer,
+                           const write_plists *pl, char *err)
+{
+    hid_t space = -1, mspace = -1, dset = -1;
+    hsize_t dim = n;
+    int rc = -1;
+    H5_TRY(space = H5Screate_simple(1, &dim, NULL), "%s: dataspace of %s", file, CKPT_TOKENIZER);
+    H5_TRY(mspace = H5Screate_simple(1, &dim, NULL), "%s: dataspace of %s", file, CKPT_TOKENIZER);
+    H5_TRY(dset = H5Dcreate2(fid, CKPT_TOKENIZER, H5T_STD_U8LE, space, pl->lcpl, pl->dcpl,
+                             H5P_DEFAULT),
+           "%s: creating dataset %s", file, CKPT_TOKENIZER);
+    if (!writer) {
+        H5_TRY(H5Sselect_none(space), "%s: selecting in dataset %s", file, CKPT_TOKENIZER);
+        H5_TRY(H5Sselect_none(mspace), "%s: selecting in dataset %s", file, CKPT_TOKENIZER);
+    }
+    H5_TRY(H5Dwrite(dset, H5T_NATIVE_UINT8, mspace, space, pl->dxpl, bytes),
+           "%s: writing dataset %s", file, CKPT_TOKENIZER);
+    if (attr_write_str(dset, file, "type", CKPT_TOKENIZER_TYPE, err)) goto done;
+    if (attr_write_crc(dset, file, CKPT_TOKENIZER, crc_bytes(0, bytes, n), err)) goto done;
+    rc = 0;
+done:
+    if (dset >= 0) H5Dclose(dset);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+int swat_ckpt_read_tokenizer(const char *path, void **bytes, size_t *n, char *err)
+{
+    h5_quiet();
+    *bytes = NULL;
+    *n = 0;
+    hid_t fid = -1, dset = -1, space = -1, type = -1;
+    unsigned char *buf = NULL;
+    char *kind = NULL;
+    int rc = -1;
+    htri_t has;
+    H5_TRY(fid = open_serial(path), "%s: cannot open", path);
+    if (check_format(fid, path, err)) goto done;
+    H5_TRY(has = H5Lexists(fid, "/tokenizer", H5P_DEFAULT), "%s: group /tokenizer", path);
+    if (has) H5_TRY(has = H5Lexists(fid, CKPT_TOKENIZER, H5P_DEFAULT), "%s: %s", path, CKPT_TOKENIZER);
+    if (!has) {
+        rc = 1;
+        goto done;
+    }
+    H5_TRY(dset = H5Dopen2(fid, CKPT_TOKENIZER, H5P_DEFAULT), "%s: dataset %s", path,
+           CKPT_TOKENIZER);
+    H5_TRY(space = H5Dget_space(dset), "%s: dataset %s", path, CKPT_TOKENIZER);
+    H5_TRY(type = H5Dget_type(dset), "%s: dataset %s", path, CKPT_TOKENIZER);
+    hsize_t dim = 0;
+    if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != 1 ||
+        H5Sget_simple_extent_ndims(space) != 1) {
+        swat_errf(err, "%s: dataset %s is not a 1-D array of bytes (uint8)", path, CKPT_TOKENIZER);
+        goto done;
+    }
+    H5Sget_simple_extent_dims(space, &dim, NULL);
+    if (dim == 0 || dim > CKPT_MAX_TOKENIZER) {
+        swat_errf(err, "%s: dataset %s holds %llu bytes (expected 1 to %llu)", path,
+                  CKPT_TOKENIZER, (unsigned long long)dim, (unsigned long long)CKPT_MAX_TOKENIZER);
+        goto done;
+    }
+    if (attr_read_str(dset, path, "type", &kind, err)) goto done;
+    if (strcmp(kind, CKPT_TOKENIZER_TYPE) != 0) {
+        swat_errf(err, "%s: dataset %s has type '%.40s', this build reads '%s'", path,
+                  CKPT_TOKENIZER, kind, CKPT_TOKENIZER_TYPE);
+        goto done;
+    }
+    buf = swat_malloc((size_t)dim);
+    H5_TRY(H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf),
+           "%s: reading dataset %s", path, CKPT_TOKENIZER);
+    int has_crc;
+    uint32_t stored;
+    if (attr_read_crc(dset, path, CKPT_TOKENIZER, &has_crc, &stored, err)) goto done;
+    uint32_t crc = crc_bytes(0, buf, (size_t)dim);
+    if (has_crc && crc != stored) {
+        swat_errf(err, "%s: dataset %s: data does not match its crc32 (stored %08x, computed %08x)",
+                  path, CKPT_TOKENIZER, (unsigned)stored, (unsigned)crc);
+        goto done;
+    }
+    *bytes = buf;
+    *n = (size_t)dim;
+    buf = NULL;
+    rc = 0;
+done:
+    swat_free(buf);
+    swat_free(kind);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (dset >= 0) H5Dclose(dset);
+    if (fid >= 0) H5Fclose(fid);
+    return rc;
+}
+
 /* A /train scalar d, when the file has it (files made by other tools may
  * not): an integer holding one value. When it has a crc32, rank `reader`
  * reads its raw bytes (collective) for the checksum. */
@@ -973,6 +1076,8 @@ int swat_ckpt_write(swat_comm *c, const char *path, const swat_config *cfg,
         else failed = attr_write_crc(dset, path, ds[i].name, (uint32_t)pieces[i].crc, err);
         if (dset >= 0) H5Dclose(dset);
     }
+    if (!failed && st->tokenizer)
+        failed = write_tokenizer(fid, path, st->tokenizer, st->tokenizer_bytes, rank == 0, &pl, err);
     if (swat_comm_agree(c, failed, err)) goto done;
 
     herr_t closed = H5Fclose(fid);

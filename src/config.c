@@ -267,6 +267,10 @@ static const key_def keys[] = {
     K_BOOL(data, shuffle, 1,
            "visit the samples in a new random order every epoch (from seed); false = in order"),
     K_INT(data, val_samples, 0, GE(0), OPTIONAL, "validation samples per evaluation; 0 = all"),
+    K_STR(data, tokenizer, OPTIONAL,
+          "the SentencePiece .model the llmc shards were made with (swat-tokenize train); its "
+          "bytes go into every checkpoint so swat-eval --format text and swat-generate read and "
+          "write text; needs format = llmc and vocab_size >= its pieces"),
 
     K_INT(parallel, sp, 1, IN(1, DIM_MAX), OPTIONAL,
           "ranks per sequence (sequence parallelism): each holds seq_len/sp tokens of every "
@@ -1028,6 +1032,11 @@ int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
                                   " (every byte value is a token), got vocab_size %" PRId64
                                   ": use vocab_size = 256 or format = llmc",
                              m->vocab_size);
+        if (cfg->data.format == SWAT_DATA_BYTES && cfg->data.tokenizer[0])
+            return swat_errf(err, "config: [data] tokenizer = %.200s with format = bytes (every"
+                                  " byte is a token): use format = llmc for shards made with the"
+                                  " tokenizer, or no tokenizer",
+                             cfg->data.tokenizer);
         if (cfg->train.warmup_steps > cfg->train.steps)
             return swat_errf(err, "config: [train] warmup_steps %" PRId64 " exceeds steps %" PRId64
                                   ": use warmup_steps <= %" PRId64 " or more steps",

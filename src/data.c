@@ -17,10 +17,18 @@
  * tokens, and its reader refuses any other version. Magic 20240801 (uint32
  * tokens) is written by llm.c's dev/data/data_common.py with version 7; 1 and 2
  * are accepted too, as the token layout does not depend on the version.
- * Anything else is refused: an unknown version may mean an unknown layout. */
+ * Anything else is refused: an unknown version may mean an unknown layout.
+ *
+ * Text (swat-eval --format text): a UTF-8 file encoded as one document,
+ * [bos] + its SentencePiece ids, held in memory as one int32 "file" of the
+ * stream (a document is held whole anyway; the reader copies from it). Its
+ * ids are checked against vocab_size once, when the dataset is made. */
 #include "swat/data.h"
 #include "swat/config.h"
+#include "swat/corpus.h"
 #include "swat/rng.h"
+#include "swat/text.h"
+#include "swat/tokenizer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +53,7 @@ typedef struct data_file {
     int64_t count;  /* tokens it holds */
     int64_t header; /* bytes before its first token */
     int tsize;      /* bytes per token: 1, 2 or 4 */
+    int32_t *mem;   /* [count] tokens held in memory (text), else NULL */
 } data_file;
 
 struct swat_dataset {
@@ -285,6 +294,7 @@ void swat_data_close(swat_dataset *ds)
     for (size_t i = 0; i < ds->nfiles; i++) {
         if (ds->files[i].fd >= 0) close(ds->files[i].fd);
         swat_free(ds->files[i].path);
+        swat_free(ds->files[i].mem);
     }
     swat_free(ds->files);
     swat_free(ds->pattern);
@@ -379,6 +389,11 @@ int swat_data_read(swat_dataset *ds, int64_t start, int64_t count, int32_t *out,
         if (f->count == 0 || at >= f->count) continue;
         int64_t m = f->count - at < count - done ? f->count - at : count - done;
         int32_t *dst = out + done;
+        if (f->mem) { /* checked against the vocabulary when it was made */
+            memcpy(dst, f->mem + at, sizeof(int32_t) * (size_t)m);
+            done += m;
+            continue;
+        }
         unsigned char *raw = (unsigned char *)dst + (size_t)m * (size_t)(4 - f->tsize);
         size_t bytes = (size_t)m * (size_t)f->tsize;
         int64_t off = f->header + at * f->tsize;
@@ -400,6 +415,63 @@ int swat_data_read(swat_dataset *ds, int64_t start, int64_t count, int32_t *out,
                              f->header + (at + bad) * f->tsize, ds->vocab);
         done += m;
     }
+    return 0;
+}
+
+/* ---- text ------------------------------------------------------------------------- */
+
+int swat_data_text_tokens(const char *path, const swat_tok *tok, swat_ids *out, char *err)
+{
+    out->n = 0;
+    int32_t bos = swat_tok_bos(tok);
+    if (bos < 0) return swat_errf(err, "%s: the tokenizer has no bos piece to start the text with", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return swat_errf(err, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0) rc = swat_errf(err, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) rc = swat_errf(err, "%s: not a regular file", path);
+    if (rc == 0) {
+        size_t n = (size_t)st.st_size;
+        text = swat_malloc(n ? n : 1);
+        int64_t got = pread_full(fd, text, n, 0);
+        if (got < 0 || (size_t)got != n)
+            rc = swat_errf(err, "%s: read error: %s", path, got < 0 ? strerror(errno) : "short read");
+        size_t bad = rc ? n : swat_utf8_valid(text, n);
+        if (bad < n) {
+            int64_t line = swat_corpus_line_of(path, (int64_t)bad);
+            rc = swat_errf(err, "%s:%lld: invalid UTF-8 (byte %zu)", path, (long long)line, bad);
+        }
+        if (rc == 0) {
+            swat_ids_push(out, bos);
+            if (swat_tok_encode(tok, text, n, out, err)) rc = -1;
+        }
+    }
+    swat_free(text);
+    close(fd);
+    return rc;
+}
+
+int swat_data_open_tokens(swat_dataset **out, int32_t *tokens, int64_t n, int64_t vocab_size,
+                          const char *name, char *err)
+{
+    *out = NULL;
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= vocab_size) {
+            swat_free(tokens);
+            return swat_errf(err, "%s: token %d at position %lld is >= vocab_size %lld", name,
+                             tokens[i], (long long)i, (long long)vocab_size);
+        }
+    swat_dataset *ds = swat_calloc(sizeof *ds);
+    ds->pattern = dup_string(name);
+    ds->vocab = vocab_size;
+    ds->files = swat_calloc(sizeof(data_file));
+    ds->nfiles = 1;
+    ds->files[0] = (data_file){.fd = -1, .path = dup_string(name), .count = n, .tsize = 4,
+                               .mem = tokens};
+    ds->ntokens = n;
+    *out = ds;
     return 0;
 }
 

@@ -14,14 +14,40 @@
 #include "swat/gemm.h"
 #include "swat/optim.h"
 #include "swat/rundir.h"
+#include "swat/tokenizer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* [data] tokenizer: a SentencePiece model whose pieces fit the vocabulary;
+ * its bytes go into every checkpoint. */
+static int load_tokenizer(swat_trainer *tr, char *err)
+{
+    const char *path = tr->cfg.data.tokenizer;
+    swat_tok *tok;
+    if (swat_tok_load_file(&tok, path, err)) return -1;
+    int64_t pieces = swat_tok_size(tok), V = tr->cfg.model.vocab_size;
+    size_t n;
+    const void *bytes = swat_tok_model_bytes(tok, &n);
+    int rc = 0;
+    if (pieces > V)
+        rc = swat_errf(err, "[data] tokenizer = %s has %lld pieces, more than [model] vocab_size = "
+                            "%lld: use vocab_size >= %lld",
+                       path, (long long)pieces, (long long)V, (long long)pieces);
+    else {
+        tr->tokenizer = swat_malloc(n);
+        memcpy(tr->tokenizer, bytes, n);
+        tr->tokenizer_bytes = n;
+    }
+    swat_tok_free(tok);
+    return rc;
+}
+
 static int open_data(swat_trainer *tr, char *err)
 {
     const swat_data_config *d = &tr->cfg.data;
+    if (d->tokenizer[0] && load_tokenizer(tr, err)) return -1;
     if (swat_data_open(&tr->train_ds, d->train, d->format, tr->cfg.model.vocab_size, err))
         return -1;
     int64_t n = swat_data_num_samples(tr->train_ds, tr->T);
@@ -134,6 +160,7 @@ void swat_trainer_free(swat_trainer *tr)
     swat_free(tr->tokens);
     swat_free(tr->targets);
     swat_free(tr->row_loss);
+    swat_free(tr->tokenizer);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -234,7 +261,9 @@ int swat_trainer_save(swat_trainer *tr, char *err)
                           .samples_seen = tr->step * tr->B,
                           .tokens_seen = tr->step * tr->B * tr->T,
                           .world_size = tr->world,
-                          .sp = tr->sp};
+                          .sp = tr->sp,
+                          .tokenizer = tr->tokenizer,
+                          .tokenizer_bytes = tr->tokenizer_bytes};
     return swat_rundir_save(tr->comm, tr->cfg.checkpoint.dir, &tr->cfg, tr->model,
                           tr->model->params, tr->m, tr->v, tr->lo, tr->hi, &st,
                           (int)tr->cfg.checkpoint.keep, err);

@@ -26,6 +26,11 @@ typedef struct swat_ckpt_state {
     int64_t samples_seen; /* step·B */
     int64_t tokens_seen;  /* step·B·T */
     int64_t world_size, sp;
+    /* saving only: the bytes of the [data] tokenizer's .model file, stored as
+     * /tokenizer/model (uint8, attributes type = "sentencepiece" and crc32);
+     * NULL: none */
+    const void *tokenizer;
+    size_t tokenizer_bytes;
 } swat_ckpt_state;
 
 /* The shard of world rank r: [lo, hi) of a flat buffer of n_pad elements
@@ -57,6 +62,13 @@ int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err);
  * does not match its crc32 attribute: the checkpoint is damaged (a resume
  * falls back to an older one; other callers refuse it). */
 #define SWAT_CKPT_CORRUPT (-2)
+
+/* The tokenizer a checkpoint carries: the bytes of /tokenizer/model in *bytes
+ * (malloc'ed, *n of them). Returns 0; 1 when the checkpoint carries none; −1
+ * when the dataset is not uint8 [n] with type = "sentencepiece", its data
+ * does not match its crc32 (when it has one) or the file is not a
+ * checkpoint, naming file and dataset. One rank, no MPI. */
+int swat_ckpt_read_tokenizer(const char *path, void **bytes, size_t *n, char *err);
 
 /* Collective. Checks format, version and every tensor's shape and type
  * against the model, then reads params [lo,hi) into params+lo and, when m and

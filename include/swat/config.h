@@ -61,6 +61,7 @@ typedef struct swat_data_config {
     int64_t batch_size;        /* B, global sequences per update */
     int shuffle;
     int64_t val_samples;       /* 0 = all */
+    char tokenizer[SWAT_PATH_LEN]; /* SentencePiece .model the shards were made with; "" = none */
 } swat_data_config;
 
 typedef struct swat_parallel_config {

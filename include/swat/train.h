@@ -37,6 +37,8 @@ typedef struct swat_trainer {
     const char *engine_tag;    /* the same in a word for progress lines: fp32, bf16, bf16-emul */
     double flops_per_token;
     char resumed_from[SWAT_PATH_LEN]; /* checkpoint path, "" for a fresh run */
+    void *tokenizer;                  /* [tokenizer_bytes] the [data] tokenizer's .model, or NULL */
+    size_t tokenizer_bytes;
 } swat_trainer;
 
 typedef struct swat_update_stats {

@@ -1,12 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* swat-eval CHECKPOINT.h5 --data FILE [--format bytes|llmc] [--seq-len T|whole]
- *             [--max-samples N] [--block N] [--positions] [--threads N]
+/* swat-eval CHECKPOINT.h5 --data FILE [--format bytes|llmc|text] [--tokenizer M.model]
+ *             [--seq-len T|whole] [--max-samples N] [--block N] [--positions]
+ *             [--threads N]
  *
  * Scores every complete sample of a token file (docs/training.md: shuffle off) with a
  * checkpoint's model and prints, as its last line of standard output, one
  * JSON object: loss (mean cross-entropy, nats), perplexity, tokens (targets
  * scored), samples, seq_len, window, block. `--seq-len whole` scores the whole
  * file as one sequence (n = 1 sample of N − 1 targets).
+ *
+ * --format text: FILE is UTF-8 text, encoded as one document ([bos] + ids)
+ * with the checkpoint's tokenizer (/tokenizer/model) or --tokenizer; rank 0
+ * encodes and broadcasts the ids. Whenever the tokens have a known byte
+ * length — text, llmc with a tokenizer, bytes — the JSON adds `bytes` (each
+ * scored target's piece length: `▁` one byte, a byte-fallback piece one,
+ * control and unknown pieces zero; a byte token one) and `bits_per_byte` =
+ * total nats / ln 2 / bytes, which compares models with different
+ * vocabularies. A checkpoint whose tokenizer is unreadable is refused.
  *
  * A sliding-window model (w > 0) is evaluated by streaming: each sample is fed
  * in blocks of --block rows (default max(w, 256)) and every layer carries its
@@ -28,6 +38,7 @@
 #include "swat/data.h"
 #include "swat/gemm.h"
 #include "swat/model.h"
+#include "swat/tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,9 +49,10 @@
 
 /* Position buckets: edges 0, b, 2b, 4b, … need at most this many below 2^62. */
 #define MAX_BUCKETS 64
+#define FORMAT_TEXT 100 /* --format text: not a [data] format, eval only */
 
 typedef struct eval_args {
-    const char *ckpt, *data;
+    const char *ckpt, *data, *tokenizer;
     int format; /* −1: the checkpoint's */
     int64_t seq_len;  /* 0: the checkpoint's; −1: whole file */
     int64_t max_samples, threads, block;
@@ -50,12 +62,16 @@ typedef struct eval_args {
 
 enum {
     OPT_DATA = 256, OPT_FORMAT, OPT_SEQ_LEN, OPT_MAX_SAMPLES, OPT_BLOCK, OPT_POSITIONS, OPT_THREADS,
-    OPT_PRECISION
+    OPT_PRECISION, OPT_TOKENIZER
 };
 
 static const swat_cli_option options[] = {
     {"data", OPT_DATA, "FILE", "the tokens to score: a file or a glob (required)"},
-    {"format", OPT_FORMAT, "bytes|llmc", "format of the tokens (default: the checkpoint's)"},
+    {"format", OPT_FORMAT, "bytes|llmc|text",
+     "format of FILE (default: the checkpoint's); text: UTF-8 text, encoded as one document "
+     "([bos] + ids) with the checkpoint's tokenizer or --tokenizer"},
+    {"tokenizer", OPT_TOKENIZER, "M.model",
+     "a SentencePiece model to use instead of the one the checkpoint carries"},
     {"seq-len", OPT_SEQ_LEN, "T|whole",
      "tokens per sample (default: the checkpoint's seq_len; may be far longer than the "
      "window); whole: the file as one sequence"},
@@ -76,8 +92,9 @@ static const swat_cli_program program = {
     "CHECKPOINT.h5 --data FILE [options]",
     "Scores every complete sample of a token file with a checkpoint's model and prints, as "
     "its last line of stdout, one JSON object: loss (mean cross-entropy, nats), perplexity, "
-    "tokens, samples, seq_len, window, block (and buckets with --positions). Several ranks "
-    "(mpirun) split the samples.",
+    "tokens, samples, seq_len, window, block, precision (and buckets with --positions), and "
+    "bytes and bits_per_byte when the tokens' bytes are known (text, bytes, llmc with a "
+    "tokenizer). Several ranks (mpirun) split the samples.",
     "exit status: 0 scored, 2 bad input (one line on stderr).",
     options,
     1,
@@ -98,8 +115,10 @@ static int parse_args(eval_args *a, int argc, char **argv, int quiet, char *err)
         case OPT_FORMAT:
             if (strcasecmp(val, "bytes") == 0) a->format = SWAT_DATA_BYTES;
             else if (strcasecmp(val, "llmc") == 0) a->format = SWAT_DATA_LLMC;
-            else return swat_errf(err, "--format %s: expected bytes or llmc", val);
+            else if (strcasecmp(val, "text") == 0) a->format = FORMAT_TEXT;
+            else return swat_errf(err, "--format %s: expected bytes, llmc or text", val);
             break;
+        case OPT_TOKENIZER: a->tokenizer = val; break;
         case OPT_SEQ_LEN:
             if (strcmp(val, "whole") == 0) a->seq_len = -1;
             else if (swat_arg_i64(cli.flag, val, 1, &a->seq_len, err))
@@ -151,6 +170,43 @@ static void bucket_add(double *sums, const int64_t *edges, int nb, const double 
     }
 }
 
+/* The tokenizer: --tokenizer, else the checkpoint's (NULL when neither). */
+static int load_tokenizer(const eval_args *a, swat_tok **tok, char *err)
+{
+    *tok = NULL;
+    if (a->tokenizer) return swat_tok_load_file(tok, a->tokenizer, err);
+    void *bytes;
+    size_t n;
+    int rc = swat_ckpt_read_tokenizer(a->ckpt, &bytes, &n, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    char origin[SWAT_PATH_LEN + 32];
+    snprintf(origin, sizeof origin, "%s: /tokenizer/model", a->ckpt);
+    rc = swat_tok_load_bytes(tok, bytes, n, origin, err);
+    swat_free(bytes);
+    return rc;
+}
+
+/* --format text: rank 0 encodes the file, every rank gets the ids. */
+static int open_text(swat_dataset **ds, const eval_args *a, const swat_tok *tok, int64_t V,
+                     swat_comm *comm, int rank, char *err)
+{
+    swat_ids ids = {0};
+    int failed = 0;
+    if (rank == 0) failed = swat_data_text_tokens(a->data, tok, &ids, err) != 0;
+    if (swat_comm_any(comm, failed)) {
+        swat_comm_bcast(comm, err, SWAT_ERR_LEN, 0);
+        swat_free(ids.v);
+        return -1;
+    }
+    int64_t n = (int64_t)ids.n;
+    swat_comm_bcast(comm, &n, sizeof n, 0);
+    int32_t *tokens = swat_malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    if (rank == 0) memcpy(tokens, ids.v, sizeof(int32_t) * (size_t)n);
+    swat_free(ids.v);
+    swat_comm_bcast(comm, tokens, sizeof(int32_t) * (size_t)n, 0);
+    return swat_data_open_tokens(ds, tokens, n, V, a->data, err);
+}
+
 static double peak_rss_mib(void)
 {
     struct rusage ru;
@@ -173,6 +229,7 @@ int main(int argc, char **argv)
     swat_config cfg;
     swat_dataset *ds = NULL;
     swat_model *m = NULL;
+    swat_tok *tok = NULL;
     if (rc == 0) rc = swat_ckpt_read_config(a.ckpt, &cfg, err);
     if (rc == 0) {
         if (a.format < 0) a.format = cfg.data.format;
@@ -180,7 +237,19 @@ int main(int argc, char **argv)
         if (a.seq_len == 0 && cfg.data.seq_len > 0) a.seq_len = cfg.data.seq_len;
         if (a.seq_len == 0) rc = swat_errf(err, "%s: the checkpoint has no seq_len: give --seq-len", a.ckpt);
     }
-    if (rc == 0) rc = swat_data_open(&ds, a.data, a.format, cfg.model.vocab_size, err);
+    if (rc == 0) rc = load_tokenizer(&a, &tok, err);
+    if (rc == 0 && tok && swat_tok_size(tok) > cfg.model.vocab_size)
+        rc = swat_errf(err, "%s: the tokenizer has %lld pieces, the model's vocab_size is %lld",
+                       a.tokenizer ? a.tokenizer : a.ckpt, (long long)swat_tok_size(tok),
+                       (long long)cfg.model.vocab_size);
+    if (rc == 0 && a.format == FORMAT_TEXT && !tok)
+        rc = swat_errf(err, "%s: --format text needs a tokenizer: the checkpoint carries none, "
+                       "give --tokenizer M.model", a.ckpt);
+    /* every rank has the same outcome so far; text is encoded collectively */
+    if (a.format == FORMAT_TEXT && !swat_comm_any(comm, rc != 0))
+        rc = open_text(&ds, &a, tok, cfg.model.vocab_size, comm, rank, err);
+    else if (rc == 0)
+        rc = swat_data_open(&ds, a.data, a.format, cfg.model.vocab_size, err);
     if (rc == 0 && a.seq_len < 0) { /* whole: one sample of N − 1 targets */
         a.seq_len = swat_data_num_tokens(ds) - 1;
         if (a.seq_len < 1)
@@ -201,10 +270,14 @@ int main(int argc, char **argv)
     if (!m) {
         if (rank == 0) fprintf(stderr, "swat-eval: %s\n", err);
         swat_data_close(ds);
+        swat_tok_free(tok);
         swat_comm_free(comm);
         swat_comm_finalize();
         return 2;
     }
+    /* bytes of the scored targets: known for text and bytes, and for llmc
+     * shards when the tokenizer is */
+    int count_bytes = a.format == SWAT_DATA_BYTES || tok != NULL;
     /* the products run in the precision the model was trained in, unless told */
     swat_precision prec = (swat_precision)(a.precision >= 0 ? a.precision : cfg.train.precision);
 
@@ -224,7 +297,8 @@ int main(int argc, char **argv)
     int64_t edges[MAX_BUCKETS + 1];
     int64_t base = w > 0 ? w : (cfg.data.seq_len > 0 ? cfg.data.seq_len : T);
     int nb = a.positions ? bucket_edges(edges, base, T) : 0;
-    double *sums = swat_calloc(sizeof(double) * (size_t)(1 + 2 * nb)); /* total, bucket loss, count */
+    /* total, bucket losses [nb], bucket counts [nb], bytes */
+    double *sums = swat_calloc(sizeof(double) * (size_t)(2 + 2 * nb));
     int32_t *buf = swat_malloc(sizeof(int32_t) * (size_t)(chunk + 1));
     double *row_loss = swat_malloc(sizeof(double) * (size_t)chunk);
 
@@ -238,9 +312,17 @@ int main(int argc, char **argv)
             else
                 sums[0] += swat_model_step(m, NULL, buf, buf + 1, 0, 1.0, 0, row_loss);
             if (nb) bucket_add(sums + 1, edges, nb, row_loss, rows, p);
+            if (count_bytes) {
+                int64_t b = 0;
+                if (tok)
+                    for (int64_t t = 0; t < rows; t++) b += swat_tok_piece_bytes(tok, buf[1 + t]);
+                else
+                    b = rows;
+                sums[1 + 2 * nb] += (double)b;
+            }
         }
     }
-    swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, sums, 1 + 2 * nb);
+    swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, sums, 2 + 2 * nb);
     double secs = swat_now() - t0;
     int64_t rss_kib = swat_comm_max_i64(comm, (int64_t)(peak_rss_mib() * 1024.0));
     double loss = sums[0] / ((double)n * (double)T);
@@ -264,6 +346,12 @@ int main(int argc, char **argv)
             }
             printf("]");
         }
+        if (count_bytes) {
+            double bytes = sums[1 + 2 * nb];
+            printf(",\"bytes\":%.0f,\"bits_per_byte\":", bytes);
+            if (bytes > 0) printf("%.8f", sums[0] / log(2.0) / bytes);
+            else printf("null"); /* every target a control piece */
+        }
         printf("}\n");
         fflush(stdout);
     }
@@ -272,6 +360,7 @@ int main(int argc, char **argv)
     swat_free(row_loss);
     swat_model_free(m);
     swat_data_close(ds);
+    swat_tok_free(tok);
     swat_comm_free(comm);
     swat_comm_finalize();
     return 0;

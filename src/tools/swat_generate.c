@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* swat-generate CKPT.h5 [--prompt TEXT | --prompt-file F] [--max-tokens N]
  *                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
- *                 [--chunk N] [--threads N]
+ *                 [--chunk N] [--threads N] [--tokenizer M.model]
  *
  * Samples a continuation of a prompt from a checkpoint's sliding-window model
  * with the rolling cache of swat_model_stream_step: every layer keeps only
@@ -10,12 +10,19 @@
  * inference). The prompt is fed in chunks of --chunk rows (default
  * max(w, 256)), read from its source as it goes; then one token per step.
  *
- * Tokens: a model with vocab_size 256 is a byte model: the prompt is the
- * bytes of TEXT (or of the file), and the continuation is written to stdout
- * as raw bytes, flushed token by token (nothing else goes to stdout, so its
- * length is the number of tokens; a newline is added only on a terminal).
- * Any other vocabulary: the prompt is token ids separated by blanks or commas,
- * and the continuation is printed as ids separated by spaces, then a newline.
+ * Tokens: a checkpoint that carries a tokenizer (/tokenizer/model, or
+ * --tokenizer M.model) takes the prompt as UTF-8 text, encoded as [bos] +
+ * ids (an empty prompt is [bos] alone), and prints the continuation as text,
+ * piece by piece as it is sampled: each piece's bytes go through the
+ * streaming UTF-8 sanitizer (text.h), so an incomplete sequence of
+ * byte-fallback pieces is held back until it completes and an invalid one is
+ * printed as U+FFFD; generation ends early at eos. Otherwise a model with
+ * vocab_size 256 is a byte model: the prompt is the bytes of TEXT (or of the
+ * file), and the continuation is written as raw bytes, flushed token by
+ * token. Any other vocabulary: the prompt is token ids separated by blanks or
+ * commas, and the continuation is printed as ids separated by spaces. The
+ * output ends with a newline (added unless the text ends with one), so the
+ * statistics line on stderr starts a line of its own.
  *
  * Sampling: temperature 0 is greedy (the lowest id among equal maxima);
  * otherwise softmax(logits / T) restricted to the K most likely ids (--top-k,
@@ -37,6 +44,8 @@
 #include "swat/gemm.h"
 #include "swat/model.h"
 #include "swat/rng.h"
+#include "swat/text.h"
+#include "swat/tokenizer.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,7 +57,7 @@
 #include <unistd.h>
 
 typedef struct gen_args {
-    const char *ckpt, *prompt, *prompt_file;
+    const char *ckpt, *prompt, *prompt_file, *tokenizer;
     int64_t max_tokens, top_k, chunk, threads;
     double temperature, top_p;
     uint64_t seed;
@@ -57,13 +66,13 @@ typedef struct gen_args {
 
 enum {
     OPT_PROMPT = 256, OPT_PROMPT_FILE, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P,
-    OPT_SEED, OPT_CHUNK, OPT_THREADS, OPT_PRECISION
+    OPT_SEED, OPT_CHUNK, OPT_THREADS, OPT_PRECISION, OPT_TOKENIZER
 };
 
 static const swat_cli_option options[] = {
     {"prompt", OPT_PROMPT, "TEXT",
-     "the prompt: its bytes for a byte model (vocab_size 256), else token ids separated by "
-     "blanks or commas"},
+     "the prompt: UTF-8 text when the checkpoint carries a tokenizer (or --tokenizer), its "
+     "bytes for a byte model (vocab_size 256), else token ids separated by blanks or commas"},
     {"prompt-file", OPT_PROMPT_FILE, "FILE", "the prompt from a file, read as it is fed"},
     {"max-tokens", OPT_MAX_TOKENS, "N", "tokens to generate (default 256)"},
     {"temperature", OPT_TEMPERATURE, "T", "softmax temperature; 0 = greedy (default 1)"},
@@ -75,6 +84,8 @@ static const swat_cli_option options[] = {
     {"threads", OPT_THREADS, "N", "BLIS threads (default: automatic)"},
     {"precision", OPT_PRECISION, "fp32|bf16",
      "inputs of the matrix products (default: the precision the checkpoint was trained in)"},
+    {"tokenizer", OPT_TOKENIZER, "M.model",
+     "a SentencePiece model to use instead of the one the checkpoint carries"},
     {0},
 };
 
@@ -83,8 +94,10 @@ static const swat_cli_program program = {
     "CKPT.h5 (--prompt TEXT | --prompt-file FILE) [options]",
     "Continues a prompt with a checkpoint's sliding-window model, keeping w-1 keys and "
     "values per layer: constant memory and time per token. The continuation goes to stdout "
-    "(raw bytes for a byte model, else token ids); speed and memory to stderr. Runs on one "
-    "rank.",
+    "as it is sampled: text when the checkpoint carries a tokenizer (always valid UTF-8: an "
+    "incomplete sequence is held back, an invalid one printed as U+FFFD), raw bytes for a "
+    "byte model, else token ids; it ends with a newline. Speed and memory to stderr. Runs "
+    "on one rank.",
     "exit status: 0 generated, 2 bad input (one line on stderr).",
     options,
     1,
@@ -105,6 +118,7 @@ static int parse_args(gen_args *a, int argc, char **argv, int quiet, char *err)
         case SWAT_CLI_ARG: a->ckpt = val; break;
         case OPT_PROMPT: a->prompt = val; break;
         case OPT_PROMPT_FILE: a->prompt_file = val; break;
+        case OPT_TOKENIZER: a->tokenizer = val; break;
         case OPT_MAX_TOKENS:
             if (swat_arg_i64(cli.flag, val, 0, &a->max_tokens, err)) return -1;
             break;
@@ -188,6 +202,60 @@ static int64_t prompt_read(prompt_src *p, int32_t *out, int64_t max, char *err)
     return n;
 }
 
+/* ---- text: the tokenizer and a text prompt --------------------------------------- */
+
+/* --tokenizer, else the checkpoint's; NULL when neither. */
+static int load_tokenizer(const gen_args *a, swat_tok **tok, char *err)
+{
+    *tok = NULL;
+    if (a->tokenizer) return swat_tok_load_file(tok, a->tokenizer, err);
+    void *bytes;
+    size_t n;
+    int rc = swat_ckpt_read_tokenizer(a->ckpt, &bytes, &n, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    char origin[SWAT_PATH_LEN + 32];
+    snprintf(origin, sizeof origin, "%s: /tokenizer/model", a->ckpt);
+    rc = swat_tok_load_bytes(tok, bytes, n, origin, err);
+    swat_free(bytes);
+    return rc;
+}
+
+/* The prompt as text (all of it: a document is encoded whole): [bos] + ids. */
+static int text_prompt(const gen_args *a, const swat_tok *tok, swat_ids *ids, char *err)
+{
+    swat_buf text = {0};
+    const char *name = a->prompt_file ? a->prompt_file : "--prompt";
+    if (a->prompt_file) {
+        FILE *f = fopen(a->prompt_file, "rb");
+        if (!f) return swat_errf(err, "%s: cannot open: %s", name, strerror(errno));
+        size_t got;
+        do {
+            swat_buf_reserve(&text, 65536);
+            got = fread(text.p + text.n, 1, 65536, f);
+            text.n += got;
+        } while (got == 65536);
+        int bad = ferror(f);
+        fclose(f);
+        if (bad) {
+            swat_buf_free(&text);
+            return swat_errf(err, "%s: read error", name);
+        }
+    } else {
+        swat_buf_reserve(&text, strlen(a->prompt) + 1);
+        memcpy(text.p, a->prompt, strlen(a->prompt));
+        text.n = strlen(a->prompt);
+    }
+    int rc = 0;
+    size_t bad = swat_utf8_valid(text.p, text.n);
+    if (bad < text.n) rc = swat_errf(err, "%s: invalid UTF-8 (byte %zu)", name, bad);
+    else if (swat_tok_bos(tok) < 0 && text.n == 0)
+        rc = swat_errf(err, "%s: the prompt is empty and the tokenizer has no bos to start from", name);
+    if (rc == 0 && swat_tok_bos(tok) >= 0) swat_ids_push(ids, swat_tok_bos(tok));
+    if (rc == 0 && swat_tok_encode(tok, text.p, text.n, ids, err)) rc = -1;
+    swat_buf_free(&text);
+    return rc;
+}
+
 /* ---- sampling ------------------------------------------------------------------- */
 
 typedef struct cand {
@@ -234,12 +302,44 @@ static int32_t sample(const gen_args *a, const swat_real *logits, int64_t V, can
     return c[n - 1].id; /* u within rounding of the total */
 }
 
-static void emit(int bytes, int32_t tok, int64_t k)
+/* The output side: text through the UTF-8 sanitizer, raw bytes, or ids. */
+typedef struct emitter {
+    const swat_tok *tok; /* text when not NULL */
+    int bytes;           /* byte model */
+    swat_utf8_stream utf8;
+    char *buf;           /* [SWAT_UTF8_PUT_MAX(longest piece)] */
+    int last;            /* last byte written, −1 before any */
+} emitter;
+
+static void emit_raw(emitter *e, const char *p, size_t n)
 {
-    if (bytes)
-        fputc(tok, stdout);
-    else
-        printf(k ? " %d" : "%d", tok);
+    if (n == 0) return;
+    fwrite(p, 1, n, stdout);
+    e->last = (unsigned char)p[n - 1];
+}
+
+static void emit(emitter *e, int32_t tok, int64_t k)
+{
+    if (e->tok) {
+        size_t len;
+        const char *piece = swat_tok_piece_text(e->tok, tok, &len);
+        emit_raw(e, e->buf, swat_utf8_put(&e->utf8, piece, len, e->buf));
+    } else if (e->bytes) {
+        char c = (char)tok;
+        emit_raw(e, &c, 1);
+    } else {
+        char id[24];
+        emit_raw(e, id, (size_t)snprintf(id, sizeof id, k ? " %d" : "%d", tok));
+    }
+    fflush(stdout);
+}
+
+/* The end of the text: a held-back incomplete sequence as U+FFFD, then a
+ * newline unless the text ends with one (nothing at all for no text). */
+static void emit_end(emitter *e)
+{
+    if (e->tok) emit_raw(e, e->buf, swat_utf8_flush(&e->utf8, e->buf));
+    if (e->last >= 0 && e->last != '\n') emit_raw(e, "\n", 1);
     fflush(stdout);
 }
 
@@ -272,19 +372,37 @@ int main(int argc, char **argv)
                  "generate with; use a sliding-window model", a.ckpt);
         return fail(err, comm, rank);
     }
-    prompt_src ps = {.name = a.prompt_file ? a.prompt_file : "--prompt",
-                     .bytes = cfg.model.vocab_size == 256,
-                     .V = cfg.model.vocab_size};
-    if (a.prompt && !a.prompt[0]) {
-        swat_errf(err, "--prompt is empty: give at least one token to start from (the model has "
-                  "no start token)");
+    swat_tok *tok = NULL;
+    swat_ids ids = {0};
+    if (load_tokenizer(&a, &tok, err)) return fail(err, comm, rank);
+    if (tok && swat_tok_size(tok) > cfg.model.vocab_size) {
+        swat_errf(err, "%s: the tokenizer has %lld pieces, the model's vocab_size is %lld",
+                  a.tokenizer ? a.tokenizer : a.ckpt, (long long)swat_tok_size(tok),
+                  (long long)cfg.model.vocab_size);
+        swat_tok_free(tok);
         return fail(err, comm, rank);
     }
-    ps.f = a.prompt_file ? fopen(a.prompt_file, "rb")
-                         : fmemopen((void *)a.prompt, strlen(a.prompt), "rb");
-    if (!ps.f) {
-        snprintf(err, sizeof err, "%s: cannot open: %s", ps.name, strerror(errno));
-        return fail(err, comm, rank);
+    prompt_src ps = {.name = a.prompt_file ? a.prompt_file : "--prompt",
+                     .bytes = !tok && cfg.model.vocab_size == 256,
+                     .V = cfg.model.vocab_size};
+    if (tok) {
+        if (text_prompt(&a, tok, &ids, err)) {
+            swat_free(ids.v);
+            swat_tok_free(tok);
+            return fail(err, comm, rank);
+        }
+    } else {
+        if (a.prompt && !a.prompt[0]) {
+            swat_errf(err, "--prompt is empty: give at least one token to start from (the model "
+                      "has no start token)");
+            return fail(err, comm, rank);
+        }
+        ps.f = a.prompt_file ? fopen(a.prompt_file, "rb")
+                             : fmemopen((void *)a.prompt, strlen(a.prompt), "rb");
+        if (!ps.f) {
+            snprintf(err, sizeof err, "%s: cannot open: %s", ps.name, strerror(errno));
+            return fail(err, comm, rank);
+        }
     }
 
     char note[SWAT_ERR_LEN];
@@ -293,7 +411,9 @@ int main(int argc, char **argv)
     if (note[0]) swat_warn("%s", note); /* one rank */
     swat_model *m = swat_cli_load_model(comm, a.ckpt, &cfg, err);
     if (!m) {
-        fclose(ps.f);
+        if (ps.f) fclose(ps.f);
+        swat_free(ids.v);
+        swat_tok_free(tok);
         return fail(err, comm, rank);
     }
     swat_model_info mi = swat_model_describe(m);
@@ -308,36 +428,58 @@ int main(int argc, char **argv)
     swat_rng rng;
     swat_rng_seed(&rng, a.seed, 0x67656e); /* "gen": a stream of its own */
 
-    /* the prompt, chunk by chunk, as it is read; the last chunk's logits remain */
+    /* the prompt, chunk by chunk; the last chunk's logits remain */
     double t0 = swat_now();
     int64_t p = 0, n;
-    while ((n = prompt_read(&ps, buf, chunk, err)) > 0) {
-        swat_model_stream_step(m, buf, n, p, NULL, NULL, logits);
-        p += n;
+    int bad = 0;
+    if (tok) {
+        for (size_t i = 0; i < ids.n; i += (size_t)n) {
+            n = (int64_t)(ids.n - i) < chunk ? (int64_t)(ids.n - i) : chunk;
+            swat_model_stream_step(m, ids.v + i, n, p, NULL, NULL, logits);
+            p += n;
+        }
+        ps.read = (int64_t)ids.n;
+        swat_free(ids.v);
+    } else {
+        while ((n = prompt_read(&ps, buf, chunk, err)) > 0) {
+            swat_model_stream_step(m, buf, n, p, NULL, NULL, logits);
+            p += n;
+        }
+        bad = n < 0;
+        fclose(ps.f);
+        if (!bad && p == 0)
+            swat_errf(err, "%s: the prompt is empty: give at least one token to start from "
+                      "(the model has no start token)", ps.name);
     }
-    int bad = n < 0;
-    fclose(ps.f);
-    if (!bad && p == 0)
-        swat_errf(err, "%s: the prompt is empty: give at least one token to start from "
-                  "(the model has no start token)", ps.name);
     if (bad || p == 0) {
         swat_free(buf);
         swat_free(logits);
         swat_free(cands);
         swat_model_free(m);
+        swat_tok_free(tok);
         return fail(err, comm, rank);
     }
     double t1 = swat_now();
 
-    /* one token a step: sample from the last logits, feed it back */
-    for (int64_t k = 0; k < a.max_tokens; k++) {
-        int32_t tok = sample(&a, logits, V, cands, &rng);
-        emit(ps.bytes, tok, k);
-        if (k + 1 < a.max_tokens) swat_model_stream_step(m, &tok, 1, p++, NULL, NULL, logits);
+    /* one token a step: sample from the last logits, print it, feed it back */
+    emitter e = {.tok = tok, .bytes = ps.bytes, .last = -1};
+    size_t longest = 0;
+    for (int64_t id = 0; tok && id < swat_tok_size(tok); id++) {
+        size_t len;
+        swat_tok_piece_text(tok, (int32_t)id, &len);
+        longest = len > longest ? len : longest;
     }
-    if (!ps.bytes && a.max_tokens > 0) printf("\n");
-    else if (ps.bytes && isatty(STDOUT_FILENO)) printf("\n");
-    fflush(stdout);
+    e.buf = swat_malloc(SWAT_UTF8_PUT_MAX(longest));
+    int32_t eos = tok ? swat_tok_eos(tok) : -1;
+    int64_t generated = 0;
+    for (int64_t k = 0; k < a.max_tokens; k++) {
+        int32_t next = sample(&a, logits, V, cands, &rng);
+        if (next == eos) break; /* the end of the text */
+        emit(&e, next, k);
+        generated++;
+        if (k + 1 < a.max_tokens) swat_model_stream_step(m, &next, 1, p++, NULL, NULL, logits);
+    }
+    emit_end(&e);
     double t2 = swat_now();
 
     struct rusage ru;
@@ -345,9 +487,11 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "swat-generate: prompt %lld tokens in %.3fs (%.0f tok/s); %lld tokens in %.3fs "
             "(%.1f tok/s); cache %lld rows a layer; peak RSS %.1f MiB\n",
-            (long long)ps.read, t1 - t0, (double)ps.read / (t1 - t0), (long long)a.max_tokens,
-            t2 - t1, t2 > t1 ? (double)a.max_tokens / (t2 - t1) : 0.0, (long long)(w - 1),
+            (long long)ps.read, t1 - t0, (double)ps.read / (t1 - t0), (long long)generated,
+            t2 - t1, t2 > t1 ? (double)generated / (t2 - t1) : 0.0, (long long)(w - 1),
             (double)ru.ru_maxrss / 1024.0);
+    swat_free(e.buf);
+    swat_tok_free(tok);
     swat_free(buf);
     swat_free(logits);
     swat_free(cands);
