@@ -55,12 +55,19 @@ int fail(char *err, const char *fmt, ...)
     return -1;
 }
 
-/* A status message on one line, shortened. */
+/* A status message on one line, shortened, without the source location and
+ * failed condition SentencePiece's CHECK macros put first
+ * ("./src/x.cc(580) [cond] message"). */
 std::string one_line(const char *msg)
 {
     std::string s(msg ? msg : "");
     for (char &c : s)
         if (c == '\n' || c == '\r') c = ' ';
+    if (s.compare(0, 6, "./src/") == 0) {
+        size_t close = s.find("] ");
+        s = close == std::string::npos ? std::string() : s.substr(close + 2);
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
     if (s.size() > 200) s = s.substr(0, 200) + "...";
     return s;
 }
@@ -149,8 +156,7 @@ int load(swat_tok **out, std::string &&bytes, const char *origin, char *err)
         if (!st.ok()) {
             /* the parser's message is a source location: say what it means */
             std::string why = one_line(st.error_message());
-            if (why.find("ParseFromArray") != std::string::npos)
-                why = "its bytes do not parse as a ModelProto";
+            if (why.empty()) why = "its bytes do not parse as a ModelProto";
             delete t;
             return fail(err, "%s: not a SentencePiece model (%s)", origin, why.c_str());
         }
@@ -349,9 +355,16 @@ int swat_tok_train(const swat_tok_train_opts *o, const char *const *text, const 
         memory_sentences it(text, len, n);
         std::string proto;
         auto st = sentencepiece::SentencePieceTrainer::Train(llama2_settings(o), &it, &proto);
-        if (!st.ok())
-            return fail(err, "SentencePiece training failed: %s",
-                        one_line(st.error_message()).c_str());
+        if (!st.ok()) {
+            std::string why = one_line(st.error_message());
+            long a = 0, b = 0;
+            if (sscanf(why.c_str(), "Vocabulary size is smaller than required_chars. %ld vs %ld",
+                       &a, &b) == 2)
+                return fail(err, "--vocab-size %ld is too small for this text: it needs at least "
+                                 "%ld pieces (its characters, the 256 byte pieces, unk, bos, eos)",
+                            a, b);
+            return fail(err, "SentencePiece training failed: %s", why.c_str());
+        }
         swat_tok *t = nullptr;
         if (load(&t, std::string(proto), "the trained model", err)) return -1;
         /* the .vocab file SentencePiece's spm_train writes: piece, tab, score */

@@ -96,6 +96,11 @@ swat_add_test(bad_input LABELS e2e mpi TIMEOUT 600 COMMAND tests/run_bad_input.s
 # the reference, deterministic, flat memory, bad input
 swat_add_test(stream_generate LABELS e2e mpi COMMAND tests/run_stream_generate.sh ${B})
 
+# text to tokens and back: swat-tokenize against python3-sentencepiece, 1 vs 3
+# ranks byte-identical, checkpoints carrying the tokenizer, bits per byte,
+# streamed UTF-8 generation, no shard left after SIGTERM
+swat_script_test(tokenize 600 tests/run_tokenize.sh ${CMAKE_BINARY_DIR})
+
 # the ablation tools at toy size: run_ablations.sh (two variants, idempotent), ablation_report.py (table, PNGs)
 swat_add_test(ablation_report LABELS e2e TIMEOUT 120 COMMAND tests/run_ablation_report.sh ${B})
 

@@ -164,7 +164,7 @@ expect init-from-shape     2 "hidden_size"             2 $T $cfg "${run[@]}" --s
 expect eval-no-args        2 "usage"                   1 $E
 expect eval-not-hdf5       2 "not-hdf5.h5"             1 $E "$work/not-hdf5.h5" --data tests/data/wisdom.txt
 expect eval-no-data        2 "absent.txt"              1 $E "$other" --data "$work/absent.txt"
-expect eval-bad-format     2 "--format"                1 $E "$other" --data tests/data/wisdom.txt --format text
+expect eval-bad-format     2 "--format words"          1 $E "$other" --data tests/data/wisdom.txt --format words
 expect eval-bad-seq-len    2 "--seq-len"               1 $E "$other" --data tests/data/wisdom.txt --seq-len 0
 expect eval-too-long       2 "no sample"               1 $E "$other" --data "$work/one-byte.txt"
 expect eval-bad-threads    2 "--threads abc"           1 $E "$other" --data tests/data/wisdom.txt --threads abc
@@ -237,6 +237,83 @@ if [ $rc = 0 ] && [ "$warn" = 1 ] && [ "$(printf '%s\n' "$out" | grep -c '^swat.
 else
     not_ok "$(printf 'resume-crc-fallback: exit %s, %s warning lines\n%s' "$rc" "$warn" "$out")"
 fi
+# ---- text and tokens (swat-tokenize, [data] tokenizer, /tokenizer/model) ----
+K=$build/swat-tokenize
+tok=$work/tok.model
+mpi 1 "$K" train --vocab-size 400 --out "$work/tok" tests/data/wisdom.txt > /dev/null 2>&1 ||
+    { echo "FAIL: fixture tokenizer"; exit 1; }
+mpi 1 "$K" encode --tokenizer "$tok" --out-dir "$work/tokshards" tests/data/wisdom.txt > /dev/null 2>&1 ||
+    { echo "FAIL: fixture shards"; exit 1; }
+tokrun=(--set model.vocab_size=400 --set data.format=llmc --set "data.train=$work/tokshards/data_train_*.bin")
+mpi 1 $T $cfg "${tokrun[@]}" --set "data.tokenizer=$tok" --set train.steps=1 \
+    --set "checkpoint.dir=$work/tokrun" > /dev/null 2>&1 || { echo "FAIL: fixture run with a tokenizer"; exit 1; }
+printf '{"text": "fine"}\n[1, 2]\n' > "$work/not-object.jsonl"
+printf '{"text": "fine"}\n{"body": "x"}\n' > "$work/no-member.jsonl"
+printf '{"text": ["x"]}\n' > "$work/not-string.jsonl"
+printf '{"text": "ok"}\n{"text": "bad \xff byte"}\n' > "$work/bad-utf8.jsonl"
+printf '{"text": "ok", }\n' > "$work/malformed.jsonl"
+printf '{"text": "\\udc00"}\n' > "$work/surrogate.jsonl"
+printf 'line one\nline \xc3\x28 two\n' > "$work/bad-utf8.txt"
+: > "$work/empty.jsonl"
+for i in $(seq 300); do printf '{"text": "document %d"}\n' "$i"; done > "$work/late.jsonl"
+printf '{"text": "the end", "n": 01}\n' >> "$work/late.jsonl"
+/usr/bin/python3 - "$work" "$work/tokrun/ckpt-00000001.h5" <<'PY'
+import h5py, numpy as np, shutil, sys
+w, good = sys.argv[1:3]
+def spoil(name, fn):
+    shutil.copy(good, f"{w}/{name}.h5")
+    with h5py.File(f"{w}/{name}.h5", "r+") as f:
+        fn(f)
+def replace(data, kind="sentencepiece"):
+    def fn(f):
+        del f["tokenizer/model"]
+        d = f.create_dataset("tokenizer/model", data=data)
+        d.attrs["type"] = np.bytes_(kind)
+    return fn
+spoil("ck-tok-corrupt", replace(np.frombuffer(b"not a model at all" * 10, dtype=np.uint8)))
+spoil("ck-tok-type", replace(np.frombuffer(open(f"{w}/tok.model", "rb").read(), dtype=np.uint8), "tiktoken"))
+spoil("ck-tok-dtype", replace(np.arange(10, dtype=np.int32)))
+PY
+out=$work/tokout # every refused encode below writes here: nothing may remain
+expect encode-not-object    2 "not-object.jsonl:2: not a JSON object (byte 17)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/not-object.jsonl"
+expect encode-no-member     2 "no-member.jsonl:2: the object has no member \"text\"" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/no-member.jsonl"
+expect encode-not-string    2 "not-string.jsonl:1: member \"text\" is not a string (byte 9)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/not-string.jsonl"
+expect encode-jsonl-utf8    2 "bad-utf8.jsonl:2: invalid UTF-8 (byte 29)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/bad-utf8.jsonl"
+expect encode-malformed     2 "malformed.jsonl:1: malformed JSON" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/malformed.jsonl"
+expect encode-surrogate     2 "lone low surrogate"      1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/surrogate.jsonl"
+expect encode-text-utf8     2 "bad-utf8.txt:2: invalid UTF-8 (byte 14)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/bad-utf8.txt"
+expect encode-late-3-ranks  2 "late.jsonl:301: malformed JSON" 3 $K encode --tokenizer "$tok" --out-dir "$out" --round-bytes 500 tests/data/wisdom.txt "$work/late.jsonl"
+expect encode-not-spm       2 "wisdom.txt: not a SentencePiece model" 1 $K encode --tokenizer tests/data/wisdom.txt --out-dir "$out" tests/data/wisdom.txt
+expect encode-shard-0       2 "--shard-tokens 0"        1 $K encode --tokenizer "$tok" --out-dir "$out" --shard-tokens 0 tests/data/wisdom.txt
+expect encode-val-big       2 "--val-tokens 3000000000" 1 $K encode --tokenizer "$tok" --out-dir "$out" --val-tokens 3000000000 tests/data/wisdom.txt
+expect encode-out-unwritable 2 "cannot create directory" 2 $K encode --tokenizer "$tok" --out-dir "$work/one-byte.txt/shards" tests/data/wisdom.txt
+expect encode-no-input      2 "at least one input"      1 $K encode --tokenizer "$tok" --out-dir "$out"
+expect encode-missing-file  2 "absent.jsonl: No such file" 2 $K encode --tokenizer "$tok" --out-dir "$out" "$work/absent.jsonl"
+expect encode-empty-jsonl   2 "holds no document"       1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/empty.jsonl"
+expect encode-train-option  2 "--vocab-size is an option of 'swat-tokenize train'" 1 $K encode --tokenizer "$tok" --out-dir "$out" --vocab-size 9 tests/data/wisdom.txt
+expect tokenize-no-command  2 "missing subcommand"      1 $K
+expect tokenize-bad-command 2 "unknown subcommand 'tokenise'" 1 $K tokenise x
+expect tokenize-bad-option  2 "unknown option '--shards'" 1 $K encode --shards 3
+expect tokenize-small-vocab 2 "--vocab-size 100 is too small" 1 $K train --vocab-size 100 --out "$work/small" tests/data/wisdom.txt
+expect tokenize-train-utf8  2 "bad-utf8.txt:2: invalid UTF-8" 1 $K train --vocab-size 400 --out "$work/small" "$work/bad-utf8.txt"
+if [ -n "$(ls -A "$out" 2> /dev/null)" ] || ls "$work"/small.* > /dev/null 2>&1; then
+    echo "FAIL: refused runs left files: $(ls -A "$out") $(ls "$work"/small.* 2> /dev/null)"; fail=$((fail + 1))
+else
+    pass=$((pass + 1)); echo "ok    refused encodes left no shard and no temporary in $out"
+fi
+expect train-tokenizer-not-spm 2 "wisdom.txt: not a SentencePiece model" 1 $T $cfg "${run[@]}" "${tokrun[@]}" --set data.tokenizer=tests/data/wisdom.txt
+expect train-tokenizer-missing 2 "absent.model"         1 $T $cfg "${run[@]}" "${tokrun[@]}" --set "data.tokenizer=$work/absent.model"
+expect train-vocab-lt-pieces 2 "has 400 pieces, more than [model] vocab_size = 300" 2 $T $cfg "${run[@]}" "${tokrun[@]}" --set model.vocab_size=300 --set "data.tokenizer=$tok"
+expect train-tokenizer-bytes 2 "with format = bytes"    1 $T $cfg "${run[@]}" --set "data.tokenizer=$tok"
+expect eval-tok-corrupt     2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 1 $E "$work/ck-tok-corrupt.h5" --data tests/data/wisdom.txt --format text
+expect eval-tok-corrupt-llmc 2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 2 $E "$work/ck-tok-corrupt.h5" --data "$work/tokshards/data_train_000001.bin"
+expect eval-tok-type        2 "has type 'tiktoken'"     1 $E "$work/ck-tok-type.h5" --data tests/data/wisdom.txt --format text
+expect eval-tok-dtype       2 "/tokenizer/model is not a 1-D array of bytes" 1 $E "$work/ck-tok-dtype.h5" --data tests/data/wisdom.txt --format text
+expect eval-text-no-tok     2 "needs a tokenizer"       1 $E "$good" --data tests/data/wisdom.txt --format text
+expect eval-text-utf8       2 "bad-utf8.txt:2: invalid UTF-8 (byte 14)" 2 $E "$work/tokrun/ckpt-00000001.h5" --data "$work/bad-utf8.txt" --format text
+expect eval-tokenizer-not-spm 2 "wisdom.txt: not a SentencePiece model" 1 $E "$good" --data tests/data/wisdom.txt --format text --tokenizer tests/data/wisdom.txt
+expect generate-tok-corrupt 2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 1 $G "$work/ck-tok-corrupt.h5" --prompt hi
+expect generate-prompt-utf8 2 "--prompt: invalid UTF-8 (byte 2)" 1 $G "$work/tokrun/ckpt-00000001.h5" --prompt $'hi\xff'
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2
 if ls "$work/run" 2>/dev/null | grep -q ckpt; then

@@ -315,7 +315,14 @@ int main(int argc, char **argv)
             if (count_bytes) {
                 int64_t b = 0;
                 if (tok)
-                    for (int64_t t = 0; t < rows; t++) b += swat_tok_piece_bytes(tok, buf[1 + t]);
+                    for (int64_t t = 0; t < rows; t++) {
+                        if (buf[1 + t] >= swat_tok_size(tok))
+                            swat_die(2, "%s: token %d at %lld is not a piece of the tokenizer "
+                                     "(%lld pieces): data made with another tokenizer?", a.data,
+                                     buf[1 + t], (long long)(i * T + p + 1 + t),
+                                     (long long)swat_tok_size(tok));
+                        b += swat_tok_piece_bytes(tok, buf[1 + t]);
+                    }
                 else
                     b = rows;
                 sums[1 + 2 * nb] += (double)b;

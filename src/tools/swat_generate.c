@@ -471,9 +471,12 @@ int main(int argc, char **argv)
     }
     e.buf = swat_malloc(SWAT_UTF8_PUT_MAX(longest));
     int32_t eos = tok ? swat_tok_eos(tok) : -1;
+    /* ids past the tokenizer's pieces (a vocabulary padded beyond it) never
+     * occur in the data and print as nothing: they are not sampled */
+    int64_t nsample = tok ? swat_tok_size(tok) : V;
     int64_t generated = 0;
     for (int64_t k = 0; k < a.max_tokens; k++) {
-        int32_t next = sample(&a, logits, V, cands, &rng);
+        int32_t next = sample(&a, logits, nsample, cands, &rng);
         if (next == eos) break; /* the end of the text */
         emit(&e, next, k);
         generated++;

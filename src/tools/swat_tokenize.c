@@ -42,7 +42,9 @@
  * directory is removed and no shard of the run remains.
  *
  * Progress (documents, tokens/s, MB/s, ETA) goes to standard error from rank
- * 0; the last line of standard output is a JSON summary. Exit 0; 2 on bad
+ * 0 on lines that start with the subcommand ("encode: 12.5% | …"); a line
+ * that starts with "swat-tokenize:" is an error. The last line of standard
+ * output is a JSON summary. Exit 0; 2 on bad
  * input (arguments, input files, tokenizer, an output directory that cannot
  * be written), with one line from rank 0; 1 when writing fails mid-run or the
  * run is interrupted. */
@@ -77,7 +79,6 @@ enum { EXIT_FAILED = 1, EXIT_BAD_INPUT = 2 };
 #define LLMC_MAGIC_U32 20240801
 #define MAX_SHARDS 999999         /* six digits keep the byte order of the names */
 #define SAMPLE_SEED 0x73776174ULL /* "swat": the fixed seed of the sentence sample */
-#define PROGRESS_EVERY 2.0        /* seconds between progress lines */
 
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
@@ -97,13 +98,16 @@ typedef struct args {
     /* encode */
     const char *tokenizer, *out_dir, *name;
     int64_t shard_tokens, val_tokens, round_bytes;
+    double progress; /* seconds between progress lines */
 } args;
 
 static const char usage_text[] =
     "usage: swat-tokenize train --vocab-size N [--model-type bpe|unigram] [--input-sentences N]\n"
-    "                           [--jsonl-key KEY] [--threads N] [--verbose] --out PREFIX FILE...\n"
+    "                           [--jsonl-key KEY] [--threads N] [--verbose] [--progress S]\n"
+    "                           --out PREFIX FILE...\n"
     "       swat-tokenize encode --tokenizer M.model --out-dir DIR [--name NAME] [--shard-tokens N]\n"
-    "                           [--val-tokens N] [--jsonl-key KEY] [--round-bytes N] FILE...\n"
+    "                           [--val-tokens N] [--jsonl-key KEY] [--round-bytes N] [--progress S]\n"
+    "                           FILE...\n"
     "\n"
     "Documents: each line of a .jsonl file is a JSON object whose string member KEY (default\n"
     "\"text\") is one document; any other file is one document. Text must be UTF-8.\n"
@@ -119,19 +123,20 @@ static const char usage_text[] =
     "        the input each rank takes per round. Shards of NAME an earlier run left in DIR\n"
     "        are replaced.\n"
     "\n"
-    "Progress goes to stderr; the last line of stdout is a JSON summary.\n"
+    "Progress goes to stderr every --progress seconds (default 2; 0: every round); the last\n"
+    "line of stdout is a JSON summary.\n"
     "Exit: 0 done, 2 bad input (one line on stderr), 1 a write failed or interrupted.\n";
 
 enum {
     OPT_VOCAB = 256, OPT_TYPE, OPT_SENTENCES, OPT_KEY, OPT_THREADS, OPT_VERBOSE, OPT_OUT,
-    OPT_TOKENIZER, OPT_OUT_DIR, OPT_NAME, OPT_SHARD, OPT_VAL, OPT_ROUND, OPT_VERSION
+    OPT_TOKENIZER, OPT_OUT_DIR, OPT_NAME, OPT_SHARD, OPT_VAL, OPT_ROUND, OPT_VERSION, OPT_PROGRESS
 };
 
 /* Parses argv into a (every rank alike); 0, or −1 with err. */
 static int parse_args(args *a, int argc, char **argv, char *err)
 {
     *a = (args){.jsonl_key = "text", .input_sentences = 1000000, .threads = 16, .name = "data",
-                .shard_tokens = 100000000, .round_bytes = 4 << 20};
+                .shard_tokens = 100000000, .round_bytes = 4 << 20, .progress = 2.0};
     if (argc < 2) return swat_errf(err, "missing subcommand: train or encode (--help for usage)");
     const char *sub = argv[1];
     if (!strcmp(sub, "-h") || !strcmp(sub, "--help")) return a->help = 1, 0;
@@ -157,6 +162,7 @@ static int parse_args(args *a, int argc, char **argv, char *err)
         {"shard-tokens", required_argument, NULL, OPT_SHARD},
         {"val-tokens", required_argument, NULL, OPT_VAL},
         {"round-bytes", required_argument, NULL, OPT_ROUND},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
         {NULL, 0, NULL, 0},
     };
     /* options of the other subcommand are refused by name */
@@ -205,6 +211,9 @@ static int parse_args(args *a, int argc, char **argv, char *err)
             if (a->threads > 1024) return swat_errf(err, "--threads %s: at most 1024", optarg);
             break;
         case OPT_VERBOSE: a->verbose = 1; break;
+        case OPT_PROGRESS:
+            if (swat_arg_f64(opt, optarg, 0, 0, 1e6, &a->progress, err)) return -1;
+            break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_TOKENIZER: a->tokenizer = optarg; break;
         case OPT_OUT_DIR: a->out_dir = optarg; break;
@@ -483,12 +492,12 @@ static int train_tokenizer(const args *a, train_stats *ts, char *err)
             p = nl ? nl + 1 : end;
         }
         double now = swat_now();
-        if (now - last >= PROGRESS_EVERY) {
+        if (now - last >= a->progress) {
             int64_t at = swat_corpus_position(corpus, doc.file, doc.offset) + (int64_t)doc.len;
             char eta[32], sent[16];
             swat_format_duration(eta, sizeof eta, (now - t0) * (double)(span - at) / (double)at);
             human(sent, sizeof sent, (double)ts->sentences);
-            fprintf(stderr, "swat-tokenize: reading %.1f%% | %lld documents | %s sentences | "
+            fprintf(stderr, "train: reading %.1f%% | %lld documents | %s sentences | "
                             "%.1f MB/s | ETA %s\n",
                     100.0 * (double)at / (double)span, (long long)ts->documents, sent,
                     (double)at / (now - t0) * 1e-6, eta);
@@ -509,7 +518,7 @@ static int train_tokenizer(const args *a, train_stats *ts, char *err)
     texts = swat_malloc(sizeof(char *) * h.n);
     lens = swat_malloc(sizeof(size_t) * h.n);
     for (size_t i = 0; i < h.n; i++) texts[i] = h.v[i].text, lens[i] = h.v[i].len;
-    fprintf(stderr, "swat-tokenize: %lld documents, %lld sentences read in %.1fs; training %s of "
+    fprintf(stderr, "train: %lld documents, %lld sentences read in %.1fs; training %s of "
                     "%lld pieces on %zu of them (%lld threads)...\n",
             (long long)ts->documents, (long long)ts->sentences, ts->read_s,
             a->unigram ? "unigram" : "BPE", (long long)a->vocab_size, h.n,
@@ -559,7 +568,7 @@ static int run_train(const args *a, swat_comm *comm, int rank, int world)
     int failed = 0;
     if (rank == 0) {
         if (world > 1)
-            fprintf(stderr, "swat-tokenize: train runs on rank 0 (SentencePiece's trainer is one "
+            fprintf(stderr, "train: runs on rank 0 (SentencePiece's trainer is one "
                             "process with --threads %lld); the other %d rank(s) wait\n",
                     (long long)a->threads, world - 1);
         failed = train_tokenizer(a, &ts, err) != 0;
@@ -569,7 +578,7 @@ static int run_train(const args *a, swat_comm *comm, int rank, int world)
         return stop_signal ? EXIT_FAILED : EXIT_BAD_INPUT;
     }
     if (rank == 0) {
-        fprintf(stderr, "swat-tokenize: wrote %s.model and %s.vocab (training %.1fs)\n", a->out,
+        fprintf(stderr, "train: wrote %s.model and %s.vocab (training %.1fs)\n", a->out,
                 a->out, ts.train_s);
         printf("{\"model\":");
         char path[SWAT_PATH_LEN + 16];
@@ -755,7 +764,7 @@ static int shards_publish(const shards *s, const char *dir, int64_t total, int64
     }
     if (d) closedir(d);
     if (removed)
-        fprintf(stderr, "swat-tokenize: removed %d shard(s) of %s that an earlier run left in %s\n",
+        fprintf(stderr, "encode: removed %d shard(s) of %s that an earlier run left in %s\n",
                 removed, s->name, dir);
     if (fsync_dir(dir) != 0) return swat_errf(err, "%s: fsync: %s", dir, strerror(errno));
     return 0;
@@ -873,13 +882,13 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
         }
         double now = swat_now();
         int64_t done_bytes = span - base > per_round ? base + per_round : span;
-        if (rank == 0 && (now - last >= PROGRESS_EVERY || done_bytes == span)) {
+        if (rank == 0 && now - last >= a->progress && done_bytes < span) {
             char eta[32], ntok[16], tps[16];
             double el = now - t0;
             swat_format_duration(eta, sizeof eta, el * (double)(span - done_bytes) / (double)done_bytes);
             human(ntok, sizeof ntok, (double)total);
             human(tps, sizeof tps, (double)total / el);
-            fprintf(stderr, "swat-tokenize: %5.1f%% | %lld documents | %s tokens | %s tok/s | "
+            fprintf(stderr, "encode: %5.1f%% | %lld documents | %s tokens | %s tok/s | "
                             "%.2f MB/s | ETA %s\n",
                     100.0 * (double)done_bytes / (double)span, (long long)docs, ntok, tps,
                     (double)done_bytes * 1e-6 / el, eta);
@@ -910,7 +919,7 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
         char ntok[16], tps[16];
         human(ntok, sizeof ntok, (double)total);
         human(tps, sizeof tps, (double)total / secs);
-        fprintf(stderr, "swat-tokenize: %lld documents, %s tokens (%lld val, %lld train shards) in "
+        fprintf(stderr, "encode: %lld documents, %s tokens (%lld val, %lld train shards) in "
                         "%.1fs on %d rank(s): %s tok/s, %.2f MB/s\n",
                 (long long)docs, ntok, (long long)nval, (long long)ntrain, secs, world, tps,
                 (double)in * 1e-6 / secs);
