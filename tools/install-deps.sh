@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libblis-dev
       libhdf5-openmpi-dev hdf5-tools libcmocka-dev libinih-dev libdnnl-dev mpich libhdf5-mpich-dev
       zlib1g-dev
       python3-h5py python3-numpy python3-torch python3-sentencepiece fortunes fortunes-min
-      slurm-wlm slurmctld slurmd munge valgrind bc gnuplot-nox)
+      slurm-wlm slurmctld slurmd munge valgrind bc gnuplot-nox
+      libsentencepiece-dev python3-matplotlib)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do
