@@ -7,7 +7,8 @@
 Walks ROOTs (default: /usr/share/doc, /usr/share/man, /usr/share/games/fortunes,
 /usr/share/perl, /usr/lib/python3/dist-packages, /usr/include) in sorted
 order, reads every regular file (gunzipping *.gz), keeps those that are UTF-8
-text (no NUL byte, at least 256 bytes), and writes one JSON object per file,
+text (no NUL byte, 256 bytes to --max-kb kilobytes: documents of web-crawl
+sizes, not 10 MB logs and PostScript), and writes one JSON object per file,
 {"text": ..., "source": path}, until OUT holds --mb megabytes. Prose (docs,
 man pages in roff, changelogs, fortunes) and code (Python, C headers), as a
 web crawl mixes them. Deterministic for a given set of installed packages;
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("roots", nargs="*", default=DEFAULT_ROOTS)
     ap.add_argument("--mb", type=float, default=256)
+    ap.add_argument("--max-kb", type=float, default=200)
     args = ap.parse_args()
     want = int(args.mb * 1e6)
     written = docs = 0
@@ -54,7 +56,7 @@ def main():
             except (OSError, EOFError, ValueError, gzip.BadGzipFile, UnicodeDecodeError):
                 continue
             digest = hashlib.sha1(raw).digest()
-            if len(text) < 256 or "\0" in text or digest in seen:
+            if len(raw) < 256 or len(raw) > args.max_kb * 1000 or "\0" in text or digest in seen:
                 continue
             seen.add(digest)  # /usr/share/doc repeats licences across packages
             line = json.dumps({"text": text, "source": p}, ensure_ascii=False) + "\n"
