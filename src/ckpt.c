@@ -32,6 +32,7 @@
  *     test_reshard), and a contiguous range per rank gains nothing from
  *     two-phase aggregation. */
 #include "swat/ckpt.h"
+#include "swat/tokenizer.h"
 
 #include "swat/faults.h"
 
@@ -941,6 +942,20 @@ done:
     if (space >= 0) H5Sclose(space);
     if (dset >= 0) H5Dclose(dset);
     if (fid >= 0) H5Fclose(fid);
+    return rc;
+}
+
+int swat_ckpt_tokenizer(const char *path, swat_tok **tok, char *err)
+{
+    *tok = NULL;
+    void *bytes;
+    size_t n;
+    int rc = swat_ckpt_read_tokenizer(path, &bytes, &n, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    char origin[SWAT_PATH_LEN + 32];
+    snprintf(origin, sizeof origin, "%s: %s", path, CKPT_TOKENIZER);
+    rc = swat_tok_load_bytes(tok, bytes, n, origin, err);
+    swat_free(bytes);
     return rc;
 }
 

@@ -24,7 +24,6 @@
 #include <sentencepiece_trainer.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,18 +41,6 @@ struct piece_info {
     uint32_t off, len; /* into swat_tok::text */
     int bytes;         /* counted for bits per byte */
 };
-
-/* Same as swat_errf (common.c), which C++ cannot call through common.h's
- * C11 declarations without the C linkage this file gives its own exports. */
-int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, SWAT_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* A status message on one line, shortened, without the source location and
  * failed condition SentencePiece's CHECK macros put first
@@ -150,7 +137,7 @@ int load(swat_tok **out, std::string &&bytes, const char *origin, char *err)
         t->model = std::move(bytes);
         if (t->model.empty()) {
             delete t;
-            return fail(err, "%s: empty file, not a SentencePiece model", origin);
+            return swat_errf(err, "%s: empty file, not a SentencePiece model", origin);
         }
         auto st = t->sp.LoadFromSerializedProto(t->model);
         if (!st.ok()) {
@@ -158,19 +145,19 @@ int load(swat_tok **out, std::string &&bytes, const char *origin, char *err)
             std::string why = one_line(st.error_message());
             if (why.empty()) why = "its bytes do not parse as a ModelProto";
             delete t;
-            return fail(err, "%s: not a SentencePiece model (%s)", origin, why.c_str());
+            return swat_errf(err, "%s: not a SentencePiece model (%s)", origin, why.c_str());
         }
         if (t->sp.GetPieceSize() <= 0) {
             delete t;
-            return fail(err, "%s: a SentencePiece model without pieces", origin);
+            return swat_errf(err, "%s: a SentencePiece model without pieces", origin);
         }
         build_tables(t);
     } catch (const std::bad_alloc &) {
         delete t;
-        return fail(err, "%s: out of memory loading the tokenizer", origin);
+        return swat_errf(err, "%s: out of memory loading the tokenizer", origin);
     } catch (const std::exception &e) {
         delete t;
-        return fail(err, "%s: not a SentencePiece model (%s)", origin, one_line(e.what()).c_str());
+        return swat_errf(err, "%s: not a SentencePiece model (%s)", origin, one_line(e.what()).c_str());
     }
     *out = t;
     return 0;
@@ -259,13 +246,13 @@ int swat_tok_load_file(swat_tok **out, const char *path, char *err)
     std::string bytes;
     try {
         std::ifstream f(path, std::ios::binary);
-        if (!f) return fail(err, "%s: %s", path, strerror(errno));
+        if (!f) return swat_errf(err, "%s: %s", path, strerror(errno));
         std::ostringstream ss;
         ss << f.rdbuf();
-        if (f.bad()) return fail(err, "%s: read error", path);
+        if (f.bad()) return swat_errf(err, "%s: read error", path);
         bytes = ss.str();
     } catch (const std::exception &) {
-        return fail(err, "%s: cannot read the tokenizer", path);
+        return swat_errf(err, "%s: cannot read the tokenizer", path);
     }
     return load(out, std::move(bytes), path, err);
 }
@@ -276,7 +263,7 @@ int swat_tok_load_bytes(swat_tok **out, const void *bytes, size_t n, const char 
     try {
         return load(out, std::string((const char *)bytes, n), origin, err);
     } catch (const std::exception &) {
-        return fail(err, "%s: out of memory loading the tokenizer", origin);
+        return swat_errf(err, "%s: out of memory loading the tokenizer", origin);
     }
 }
 
@@ -301,9 +288,9 @@ int swat_tok_encode(const swat_tok *t, const char *text, size_t len, swat_ids *o
         ids.clear();
         auto st = t->sp.Encode(std::string_view(text, len), &ids);
         if (!st.ok())
-            return fail(err, "tokenizer: cannot encode (%s)", one_line(st.error_message()).c_str());
+            return swat_errf(err, "tokenizer: cannot encode (%s)", one_line(st.error_message()).c_str());
     } catch (const std::bad_alloc &) {
-        return fail(err, "tokenizer: out of memory encoding %zu bytes", len);
+        return swat_errf(err, "tokenizer: out of memory encoding %zu bytes", len);
     }
     if (out->cap - out->n < ids.size()) {
         size_t cap = out->cap ? out->cap : 4096;
@@ -360,10 +347,10 @@ int swat_tok_train(const swat_tok_train_opts *o, const char *const *text, const 
             long a = 0, b = 0;
             if (sscanf(why.c_str(), "Vocabulary size is smaller than required_chars. %ld vs %ld",
                        &a, &b) == 2)
-                return fail(err, "--vocab-size %ld is too small for this text: it needs at least "
+                return swat_errf(err, "--vocab-size %ld is too small for this text: it needs at least "
                                  "%ld pieces (its characters, the 256 byte pieces, unk, bos, eos)",
                             a, b);
-            return fail(err, "SentencePiece training failed: %s", why.c_str());
+            return swat_errf(err, "SentencePiece training failed: %s", why.c_str());
         }
         swat_tok *t = nullptr;
         if (load(&t, std::string(proto), "the trained model", err)) return -1;
@@ -378,9 +365,9 @@ int swat_tok_train(const swat_tok_train_opts *o, const char *const *text, const 
         *vocab = (char *)swat_malloc(vs.size() + 1);
         memcpy(*vocab, vs.c_str(), vs.size() + 1);
     } catch (const std::bad_alloc &) {
-        return fail(err, "SentencePiece training: out of memory (fewer --input-sentences?)");
+        return swat_errf(err, "SentencePiece training: out of memory (fewer --input-sentences?)");
     } catch (const std::exception &e) {
-        return fail(err, "SentencePiece training failed: %s", one_line(e.what()).c_str());
+        return swat_errf(err, "SentencePiece training failed: %s", one_line(e.what()).c_str());
     }
     return 0;
 }

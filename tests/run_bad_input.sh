@@ -257,22 +257,18 @@ printf 'line one\nline \xc3\x28 two\n' > "$work/bad-utf8.txt"
 : > "$work/empty.jsonl"
 for i in $(seq 300); do printf '{"text": "document %d"}\n' "$i"; done > "$work/late.jsonl"
 printf '{"text": "the end", "n": 01}\n' >> "$work/late.jsonl"
-/usr/bin/python3 - "$work" "$work/tokrun/ckpt-00000001.h5" <<'PY'
+"${SWAT_PYTHON:-python3}" - "$work" "$work/tokrun/ckpt-00000001.h5" <<'PY'
 import h5py, numpy as np, shutil, sys
 w, good = sys.argv[1:3]
-def spoil(name, fn):
+model = np.frombuffer(open(f"{w}/tok.model", "rb").read(), dtype=np.uint8)
+# /tokenizer/model replaced by: bytes that are no model, the model under another type, int32
+for name, data, kind in (("ck-tok-corrupt", np.frombuffer(b"not a model" * 20, dtype=np.uint8), "sentencepiece"),
+                         ("ck-tok-type", model, "tiktoken"),
+                         ("ck-tok-dtype", np.arange(10, dtype=np.int32), "sentencepiece")):
     shutil.copy(good, f"{w}/{name}.h5")
     with h5py.File(f"{w}/{name}.h5", "r+") as f:
-        fn(f)
-def replace(data, kind="sentencepiece"):
-    def fn(f):
         del f["tokenizer/model"]
-        d = f.create_dataset("tokenizer/model", data=data)
-        d.attrs["type"] = np.bytes_(kind)
-    return fn
-spoil("ck-tok-corrupt", replace(np.frombuffer(b"not a model at all" * 10, dtype=np.uint8)))
-spoil("ck-tok-type", replace(np.frombuffer(open(f"{w}/tok.model", "rb").read(), dtype=np.uint8), "tiktoken"))
-spoil("ck-tok-dtype", replace(np.arange(10, dtype=np.int32)))
+        f.create_dataset("tokenizer/model", data=data).attrs["type"] = np.bytes_(kind)
 PY
 out=$work/tokout # every refused encode below writes here: nothing may remain
 expect encode-not-object    2 "not-object.jsonl:2: not a JSON object (byte 17)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/not-object.jsonl"

@@ -17,6 +17,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ablation_report import smooth  # noqa: E402  (trailing moving average)
+
 
 def read_metrics(run_dir):
     path = run_dir if run_dir.endswith(".jsonl") else os.path.join(run_dir, "metrics.jsonl")
@@ -37,17 +40,6 @@ def read_metrics(run_dir):
     if not train:
         sys.exit(f"plot_metrics: {path}: no training record")
     return path, train, val
-
-
-def smooth(values, width):
-    """Trailing moving average over `width` points (shorter at the start)."""
-    out, acc = [], 0.0
-    for i, v in enumerate(values):
-        acc += v
-        if i >= width:
-            acc -= values[i - width]
-        out.append(acc / min(i + 1, width))
-    return out
 
 
 def main():
@@ -93,7 +85,6 @@ def main():
     a_lr.set(title="learning rate", xlabel="update")
     a_tps.set(title="throughput", xlabel="update", ylabel="tokens/s")
     a_gn.set(title="gradient norm (before clipping)", xlabel="update")
-    a_gn.set_yscale("log")
     if len(args.runs) > 1:
         a_lr.legend(fontsize=8)
     for a in ax.flat:

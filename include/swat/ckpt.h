@@ -16,6 +16,7 @@
 #include "swat/common.h"
 #include "swat/config.h"
 #include "swat/model.h"
+#include "swat/tokenizer.h"
 
 /* The largest step a checkpoint may carry (8 digits in its file name). */
 #define SWAT_CKPT_MAX_STEP 99999999LL
@@ -69,6 +70,9 @@ int swat_ckpt_read_config(const char *path, swat_config *cfg, char *err);
  * does not match its crc32 (when it has one) or the file is not a
  * checkpoint, naming file and dataset. One rank, no MPI. */
 int swat_ckpt_read_tokenizer(const char *path, void **bytes, size_t *n, char *err);
+/* The same, loaded: *tok is NULL when the checkpoint carries none; −1 also
+ * when its bytes are not a SentencePiece model ("FILE: /tokenizer/model: …"). */
+int swat_ckpt_tokenizer(const char *path, swat_tok **tok, char *err);
 
 /* Collective. Checks format, version and every tensor's shape and type
  * against the model, then reads params [lo,hi) into params+lo and, when m and

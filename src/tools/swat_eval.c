@@ -170,22 +170,6 @@ static void bucket_add(double *sums, const int64_t *edges, int nb, const double 
     }
 }
 
-/* The tokenizer: --tokenizer, else the checkpoint's (NULL when neither). */
-static int load_tokenizer(const eval_args *a, swat_tok **tok, char *err)
-{
-    *tok = NULL;
-    if (a->tokenizer) return swat_tok_load_file(tok, a->tokenizer, err);
-    void *bytes;
-    size_t n;
-    int rc = swat_ckpt_read_tokenizer(a->ckpt, &bytes, &n, err);
-    if (rc != 0) return rc < 0 ? -1 : 0;
-    char origin[SWAT_PATH_LEN + 32];
-    snprintf(origin, sizeof origin, "%s: /tokenizer/model", a->ckpt);
-    rc = swat_tok_load_bytes(tok, bytes, n, origin, err);
-    swat_free(bytes);
-    return rc;
-}
-
 /* --format text: rank 0 encodes the file, every rank gets the ids. */
 static int open_text(swat_dataset **ds, const eval_args *a, const swat_tok *tok, int64_t V,
                      swat_comm *comm, int rank, char *err)
@@ -237,7 +221,9 @@ int main(int argc, char **argv)
         if (a.seq_len == 0 && cfg.data.seq_len > 0) a.seq_len = cfg.data.seq_len;
         if (a.seq_len == 0) rc = swat_errf(err, "%s: the checkpoint has no seq_len: give --seq-len", a.ckpt);
     }
-    if (rc == 0) rc = load_tokenizer(&a, &tok, err);
+    if (rc == 0)
+        rc = a.tokenizer ? swat_tok_load_file(&tok, a.tokenizer, err)
+                         : swat_ckpt_tokenizer(a.ckpt, &tok, err);
     if (rc == 0 && tok && swat_tok_size(tok) > cfg.model.vocab_size)
         rc = swat_errf(err, "%s: the tokenizer has %lld pieces, the model's vocab_size is %lld",
                        a.tokenizer ? a.tokenizer : a.ckpt, (long long)swat_tok_size(tok),

@@ -204,22 +204,6 @@ static int64_t prompt_read(prompt_src *p, int32_t *out, int64_t max, char *err)
 
 /* ---- text: the tokenizer and a text prompt --------------------------------------- */
 
-/* --tokenizer, else the checkpoint's; NULL when neither. */
-static int load_tokenizer(const gen_args *a, swat_tok **tok, char *err)
-{
-    *tok = NULL;
-    if (a->tokenizer) return swat_tok_load_file(tok, a->tokenizer, err);
-    void *bytes;
-    size_t n;
-    int rc = swat_ckpt_read_tokenizer(a->ckpt, &bytes, &n, err);
-    if (rc != 0) return rc < 0 ? -1 : 0;
-    char origin[SWAT_PATH_LEN + 32];
-    snprintf(origin, sizeof origin, "%s: /tokenizer/model", a->ckpt);
-    rc = swat_tok_load_bytes(tok, bytes, n, origin, err);
-    swat_free(bytes);
-    return rc;
-}
-
 /* The prompt as text (all of it: a document is encoded whole): [bos] + ids. */
 static int text_prompt(const gen_args *a, const swat_tok *tok, swat_ids *ids, char *err)
 {
@@ -374,7 +358,9 @@ int main(int argc, char **argv)
     }
     swat_tok *tok = NULL;
     swat_ids ids = {0};
-    if (load_tokenizer(&a, &tok, err)) return fail(err, comm, rank);
+    if (a.tokenizer ? swat_tok_load_file(&tok, a.tokenizer, err)
+                    : swat_ckpt_tokenizer(a.ckpt, &tok, err))
+        return fail(err, comm, rank);
     if (tok && swat_tok_size(tok) > cfg.model.vocab_size) {
         swat_errf(err, "%s: the tokenizer has %lld pieces, the model's vocab_size is %lld",
                   a.tokenizer ? a.tokenizer : a.ckpt, (long long)swat_tok_size(tok),
