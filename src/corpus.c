@@ -281,7 +281,8 @@ static int json_line(swat_corpus_reader *r, const char *line, size_t len, int64_
     size_t at;
     int rc = swat_json_string_member(line, len, r->c->key, &r->text, &why, &at);
     if (rc == 0) {
-        *doc = (swat_doc){r->text.p, r->text.n, r->file, off};
+        /* an empty member may leave the buffer unallocated: text is never NULL */
+        *doc = (swat_doc){r->text.p ? r->text.p : "", r->text.n, r->file, off};
         return 1;
     }
     char msg[160];

@@ -182,9 +182,11 @@ expect_text "$work/invalid.h5" 3 '\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\n'    # E
 echo "generation: streamed UTF-8 (held back, completed, U+FFFD for invalid and cut-off sequences)"
 
 # ---- (g) SIGTERM mid-run -----------------------------------------------------------------------
-for i in $(seq 60); do cat tests/data/wisdom.txt; done > "$work/big.txt" # 3.7 MB, seconds to encode
+# 26000 documents, 3.7 MB: seconds to encode (a signal is acted on between documents)
+"$py" -c 'import json, sys; docs = open(sys.argv[1]).read().split("\n%\n"); [print(json.dumps({"text": d})) for _ in range(60) for d in docs]' \
+    tests/data/wisdom.txt > "$work/big.jsonl"
 "$T" encode --tokenizer "$work/tok.model" --out-dir "$work/term" --round-bytes 20000 \
-    "$work/big.txt" "$work/big.txt" > /dev/null 2> "$work/term.err" &
+    "$work/big.jsonl" > /dev/null 2> "$work/term.err" &
 pid=$!
 for i in $(seq 100); do [ -n "$(ls -A "$work/term" 2> /dev/null)" ] && break; sleep 0.05; done
 sleep 0.3
