@@ -6,7 +6,8 @@
 
 Four panels over the update number: training loss (light: every update;
 dark: a moving average over 2% of the run) with the validation loss as
-points, learning rate, tokens/s (and MFU on a second axis), gradient norm.
+points, learning rate, tokens/s (and MFU on a second axis, unless the run
+logged an MFU above 100 %: a peak measured on a busy machine), gradient norm.
 Several run directories are overlaid in one colour each. Works on any run
 directory that swat-train wrote (one JSON object per update with step, loss,
 lr, grad_norm, tokens_per_s, mfu; one per evaluation with step, val_loss);
@@ -73,7 +74,10 @@ def main():
                    alpha=0.8, linewidth=0.8, label=label)
         a_gn.plot(steps, [r.get("grad_norm", float("nan")) for r in train], color=c,
                   alpha=0.8, linewidth=0.8, label=label)
-        if len(args.runs) == 1 and "mfu" in train[0]:
+        # MFU on a second axis; not when it exceeds 100 % somewhere: then the
+        # peak was measured on a busy machine and the ratio means nothing
+        mfus = [r.get("mfu", 0) for r in train]
+        if len(args.runs) == 1 and "mfu" in train[0] and 0 < max(mfus) <= 1:
             a_mfu = a_tps.twinx()
             a_mfu.plot(steps, [100 * r["mfu"] for r in train], color="grey", alpha=0.0)
             lo, hi = a_tps.get_ylim()
