@@ -31,11 +31,14 @@ done
 py=${SWAT_PYTHON:-python3}
 bin=build/swat-tokenize
 [ -x $bin ] || { echo "bench/tokenize: build first (cmake --build build)" >&2; exit 2; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# a rank waiting for a slower one yields its core instead of spinning: on a
+# machine shared with other jobs a spinning rank takes CPU from the working one
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    OMPI_MCA_mpi_yield_when_idle=1
 mkdir -p "$dir"
 corpus=$dir/debian-text-${mb}mb.jsonl
 [ -s "$corpus" ] || "$py" bench/make_text_corpus.py "$corpus" --mb "$mb"
-echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1) ($(nproc) CPUs); kernel $(uname -r)"
+echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1) ($(nproc) CPUs); kernel $(uname -r); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "corpus: $corpus ($(stat -c %s "$corpus") bytes)"
 
 tok=$dir/spm$vocab
@@ -49,7 +52,7 @@ for k in $ranks; do
     rm -rf "$out"
     line=$(mpirun --bind-to none -n "$k" $bin encode --tokenizer $tok.model --out-dir "$out" \
         --val-tokens 1000000 --progress 30 "$corpus" | tail -n 1)
-    echo "ranks $k: $line"
+    echo "ranks $k: $line (load $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ -z "$first" ]; then first=$out
     else diff -r "$first" "$out" > /dev/null || { echo "bench/tokenize: $out differs from $first" >&2; exit 1; }
     fi

@@ -91,7 +91,7 @@ corpus() {
     fi
     local enc=(encode --tokenizer "$out/tokenizer.model" --out-dir "$out" --name "$name" --val-tokens "$val")
     [ -n "$shard" ] && enc+=(--shard-tokens "$shard")
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
     local summary
     summary=$(mpirun --oversubscribe -n "$ranks" "$bin" "${enc[@]}" "${common[@]}" "$@" | tail -n 1)
     echo "prepare_data: $summary"

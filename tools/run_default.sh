@@ -28,7 +28,9 @@ tools/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
 [ -s $data/train.jsonl ] && [ -s $data/val.txt ] || tools/prepare_data.sh $data
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# a rank waiting for another yields its core instead of spinning (a small, shared machine)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    OMPI_MCA_mpi_yield_when_idle=1
 
 # [section] key of the config (first match; INI as our configs write it)
 ini() { awk -F' *= *' -v s="[$1]" -v k="$2" '$0==s{on=1;next} /^\[/{on=0} on&&$1==k{sub(/ *;.*/,"",$2);print $2;exit}' "$config"; }

@@ -41,6 +41,11 @@
  * the temporary directory. On any error or SIGINT/SIGTERM the temporary
  * directory is removed and no shard of the run remains.
  *
+ * The summary's wait_share is the mean fraction of the run the ranks spent
+ * blocked in the rounds' collectives, waiting for the slowest rank of a round;
+ * cpu_s the CPU time of all ranks, so that tokens_per_cpu_s measures the
+ * encoder where the ranks share their cores with other work.
+ *
  * Progress (documents, tokens/s, MB/s, ETA) goes to standard error from rank
  * 0 on lines that start with the subcommand ("encode: 12.5% | …"); a line
  * that starts with "swat-tokenize:" is an error. The last line of standard
@@ -65,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,6 +85,8 @@ enum { EXIT_FAILED = 1, EXIT_BAD_INPUT = 2 };
 #define LLMC_MAGIC_U32 20240801
 #define MAX_SHARDS 999999         /* six digits keep the byte order of the names */
 #define SAMPLE_SEED 0x73776174ULL /* "swat": the fixed seed of the sentence sample */
+#define ROUND_MIN ((int64_t)64 << 10) /* default --round-bytes: 64 KiB … */
+#define ROUND_MAX ((int64_t)4 << 20)  /* … to 4 MiB */
 
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
@@ -119,8 +127,9 @@ static const char usage_text[] =
     "encode  every document as [bos] + ids into llm.c shards: DIR/NAME_val_000000.bin (the\n"
     "        first --val-tokens, default 0: none), DIR/NAME_train_000001.bin, ... of\n"
     "        --shard-tokens (default 100000000). NAME defaults to data. An MPI program:\n"
-    "        mpirun -n K writes the same files as one rank; --round-bytes (default 4 MiB) is\n"
-    "        the input each rank takes per round. Shards of NAME an earlier run left in DIR\n"
+    "        mpirun -n K writes the same files as one rank; --round-bytes is the input each\n"
+    "        rank takes per round (default 4 MiB, less for a small input: at least 16\n"
+    "        rounds a rank, at least 64 KiB). Shards of NAME an earlier run left in DIR\n"
     "        are replaced.\n"
     "\n"
     "Progress goes to stderr every --progress seconds (default 2; 0: every round); the last\n"
@@ -136,7 +145,7 @@ enum {
 static int parse_args(args *a, int argc, char **argv, char *err)
 {
     *a = (args){.jsonl_key = "text", .input_sentences = 1000000, .threads = 16, .name = "data",
-                .shard_tokens = 100000000, .round_bytes = 4 << 20, .progress = 2.0};
+                .shard_tokens = 100000000, .round_bytes = 0, .progress = 2.0};
     if (argc < 2) return swat_errf(err, "missing subcommand: train or encode (--help for usage)");
     const char *sub = argv[1];
     if (!strcmp(sub, "-h") || !strcmp(sub, "--help")) return a->help = 1, 0;
@@ -814,7 +823,14 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
     int32_t bos = swat_tok_bos(tok);
 
     /* the rounds */
-    const int64_t span = swat_corpus_span(corpus), R = a->round_bytes;
+    /* default rounds: 4 MiB a rank, less when the input would give a rank
+     * fewer than 16 of them (a small corpus still reaches every rank) */
+    const int64_t span = swat_corpus_span(corpus);
+    int64_t R = a->round_bytes;
+    if (R == 0) {
+        R = span / ((int64_t)world * 16);
+        R = R < ROUND_MIN ? ROUND_MIN : R > ROUND_MAX ? ROUND_MAX : R;
+    }
     const int64_t per_round = R * world; /* R ≤ 2^40, world < 2^23 */
     int64_t total = 0, docs = 0, text_bytes = 0;
     double t0 = swat_now(), last = t0;
@@ -914,6 +930,17 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
     }
     if (agree(comm, failed, err)) goto done;
     double secs = swat_now() - t0;
+    /* per rank: time blocked in the rounds' collectives (waiting for slower
+     * ranks) and CPU time, in microseconds, summed over the ranks */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t mine_us[2] = {(int64_t)(swat_comm_stats_get(comm).wait_s * 1e6),
+                          (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                              (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec};
+    int64_t *us = swat_malloc(sizeof(int64_t) * 2 * (size_t)world), wait_sum = 0, cpu_sum = 0;
+    swat_comm_allgather_i64(comm, mine_us, us, 2);
+    for (int r = 0; r < world; r++) wait_sum += us[2 * r], cpu_sum += us[2 * r + 1];
+    swat_free(us);
     if (rank == 0) {
         int64_t nval = s.val < total ? s.val : total, in = swat_corpus_bytes(corpus);
         char ntok[16], tps[16];
@@ -925,10 +952,13 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
                 (double)in * 1e-6 / secs);
         printf("{\"documents\":%lld,\"tokens\":%lld,\"train_shards\":%lld,\"val_tokens\":%lld,"
                "\"input_bytes\":%lld,\"text_bytes\":%lld,\"seconds\":%.3f,\"tokens_per_s\":%.1f,"
-               "\"mb_per_s\":%.3f,\"ranks\":%d,\"vocab_size\":%lld,\"token_bytes\":%d,\"out_dir\":",
+               "\"mb_per_s\":%.3f,\"ranks\":%d,\"wait_share\":%.3f,\"cpu_s\":%.2f,"
+               "\"tokens_per_cpu_s\":%.1f,\"vocab_size\":%lld,\"token_bytes\":%d,\"out_dir\":",
                (long long)docs, (long long)total, (long long)ntrain, (long long)nval,
                (long long)in, (long long)text_bytes, secs, (double)total / secs,
-               (double)in * 1e-6 / secs, world, (long long)swat_tok_size(tok), s.tsize);
+               (double)in * 1e-6 / secs, world, (double)wait_sum * 1e-6 / world / secs,
+               (double)cpu_sum * 1e-6, (double)total / ((double)cpu_sum * 1e-6),
+               (long long)swat_tok_size(tok), s.tsize);
         json_string_out(stdout, a->out_dir);
         printf(",\"name\":");
         json_string_out(stdout, a->name);
