@@ -53,6 +53,7 @@
  * input (arguments, input files, tokenizer, an output directory that cannot
  * be written), with one line from rank 0; 1 when writing fails mid-run or the
  * run is interrupted. */
+#include "swat/cli.h"
 #include "swat/comm.h"
 #include "swat/common.h"
 #include "swat/corpus.h"
@@ -64,7 +65,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,10 +73,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef SWAT_VERSION
-#define SWAT_VERSION "unknown"
-#endif
 
 enum { EXIT_FAILED = 1, EXIT_BAD_INPUT = 2 };
 
@@ -95,7 +91,6 @@ static void on_signal(int sig) { stop_signal = sig; }
 
 typedef struct args {
     int encode;        /* else train */
-    int help, version; /* print and exit 0 */
     char **files;
     int nfiles;
     const char *jsonl_key;
@@ -109,157 +104,205 @@ typedef struct args {
     double progress; /* seconds between progress lines */
 } args;
 
-static const char usage_text[] =
-    "usage: swat-tokenize train --vocab-size N [--model-type bpe|unigram] [--input-sentences N]\n"
-    "                           [--jsonl-key KEY] [--threads N] [--verbose] [--progress S]\n"
-    "                           --out PREFIX FILE...\n"
-    "       swat-tokenize encode --tokenizer M.model --out-dir DIR [--name NAME] [--shard-tokens N]\n"
-    "                           [--val-tokens N] [--jsonl-key KEY] [--round-bytes N] [--progress S]\n"
-    "                           FILE...\n"
-    "\n"
-    "Documents: each line of a .jsonl file is a JSON object whose string member KEY (default\n"
-    "\"text\") is one document; any other file is one document. Text must be UTF-8.\n"
-    "\n"
-    "train   a SentencePiece tokenizer with Llama-2's settings (unk 0, bos 1, eos 2, byte\n"
-    "        fallback) on a seeded sample of --input-sentences (default 1000000) of the\n"
-    "        documents' non-empty lines; writes PREFIX.model and PREFIX.vocab. --threads:\n"
-    "        SentencePiece's trainer threads (default 16; unigram models depend on it).\n"
-    "encode  every document as [bos] + ids into llm.c shards: DIR/NAME_val_000000.bin (the\n"
-    "        first --val-tokens, default 0: none), DIR/NAME_train_000001.bin, ... of\n"
-    "        --shard-tokens (default 100000000). NAME defaults to data. An MPI program:\n"
-    "        mpirun -n K writes the same files as one rank; --round-bytes is the input each\n"
-    "        rank takes per round (default 4 MiB, less for a small input: at least 16\n"
-    "        rounds a rank, at least 64 KiB). Shards of NAME an earlier run left in DIR\n"
-    "        are replaced.\n"
-    "\n"
-    "Progress goes to stderr every --progress seconds (default 2; 0: every round); the last\n"
-    "line of stdout is a JSON summary.\n"
-    "Exit: 0 done, 2 bad input (one line on stderr), 1 a write failed or interrupted.\n";
-
 enum {
     OPT_VOCAB = 256, OPT_TYPE, OPT_SENTENCES, OPT_KEY, OPT_THREADS, OPT_VERBOSE, OPT_OUT,
-    OPT_TOKENIZER, OPT_OUT_DIR, OPT_NAME, OPT_SHARD, OPT_VAL, OPT_ROUND, OPT_VERSION, OPT_PROGRESS
+    OPT_TOKENIZER, OPT_OUT_DIR, OPT_NAME, OPT_SHARD, OPT_VAL, OPT_ROUND, OPT_PROGRESS
 };
 
-/* Parses argv into a (every rank alike); 0, or −1 with err. */
-static int parse_args(args *a, int argc, char **argv, char *err)
+/* The options both subcommands take. */
+#define OPTION_JSONL_KEY                                                                           \
+    {"jsonl-key", OPT_KEY, "KEY",                                                                  \
+     "the string member of each .jsonl line that is the document (default text)"}
+#define OPTION_PROGRESS                                                                            \
+    {"progress", OPT_PROGRESS, "S", "seconds between progress lines on stderr (default 2; 0: "     \
+                                    "every round)"}
+#define DOCUMENTS_TEXT                                                                             \
+    "Documents: each line of a .jsonl file is a JSON object whose string member KEY (default "     \
+    "\"text\") is one document; any other file is one document. Text must be UTF-8."
+#define EXIT_TEXT                                                                                  \
+    "exit status: 0 done, 2 bad input (one line on stderr), 1 a write failed or the run was "      \
+    "interrupted."
+
+static const swat_cli_option train_options[] = {
+    {"vocab-size", OPT_VOCAB, "N", "pieces of the tokenizer (required)"},
+    {"out", OPT_OUT, "PREFIX", "writes PREFIX.model and PREFIX.vocab (required)"},
+    {"model-type", OPT_TYPE, "bpe|unigram", "SentencePiece's algorithm (default bpe)"},
+    {"input-sentences", OPT_SENTENCES, "N",
+     "training sentences sampled from the documents' non-empty lines with a fixed seed "
+     "(default 1000000)"},
+    OPTION_JSONL_KEY,
+    {"threads", OPT_THREADS, "N",
+     "SentencePiece's trainer threads (default 16; unigram models depend on it)"},
+    {"verbose", OPT_VERBOSE, NULL, "SentencePiece's own log on stderr"},
+    OPTION_PROGRESS,
+    {0},
+};
+
+static const swat_cli_option encode_options[] = {
+    {"tokenizer", OPT_TOKENIZER, "M.model", "the SentencePiece model (required)"},
+    {"out-dir", OPT_OUT_DIR, "DIR", "where the shards go; created if missing (required)"},
+    {"name", OPT_NAME, "NAME", "shard names NAME_val_000000.bin, NAME_train_000001.bin, ... "
+                               "(default data)"},
+    {"shard-tokens", OPT_SHARD, "N", "tokens per train shard (default 100000000)"},
+    {"val-tokens", OPT_VAL, "N",
+     "the first N tokens of the stream go to the val shard (default 0: no val shard)"},
+    OPTION_JSONL_KEY,
+    {"round-bytes", OPT_ROUND, "N",
+     "input each rank takes per round (default: 4 MiB, less for a small input: at least 16 "
+     "rounds a rank, at least 64 KiB)"},
+    OPTION_PROGRESS,
+    {0},
+};
+
+static const swat_cli_program train_program = {
+    "swat-tokenize",
+    "train --vocab-size N --out PREFIX [options] FILE...",
+    "Trains a SentencePiece tokenizer with Llama-2's settings (unk 0, bos 1, eos 2, byte "
+    "fallback) on a seeded sample of the documents' non-empty lines and writes PREFIX.model "
+    "and PREFIX.vocab. Rank 0 trains; run it on one rank.\n" DOCUMENTS_TEXT,
+    "The last line of stdout is a JSON summary.\n" EXIT_TEXT,
+    train_options,
+    0,
+};
+
+static const swat_cli_program encode_program = {
+    "swat-tokenize",
+    "encode --tokenizer M.model --out-dir DIR [options] FILE...",
+    "Encodes every document as [bos] + ids into llm.c token shards: DIR/NAME_val_000000.bin "
+    "(the first --val-tokens tokens), then DIR/NAME_train_000001.bin, ... of --shard-tokens "
+    "each; shards of NAME an earlier run left in DIR are replaced. An MPI program: mpirun -n K "
+    "writes the same files as one rank.\n" DOCUMENTS_TEXT,
+    "Progress goes to stderr; the last line of stdout is a JSON summary.\n" EXIT_TEXT,
+    encode_options,
+    0,
+};
+
+/* Without a subcommand: --help (both synopses) and --version. */
+static const swat_cli_program top_program = {
+    "swat-tokenize",
+    "train|encode [options] FILE...",
+    "A text corpus to a SentencePiece tokenizer and to llm.c token shards "
+    "(docs/data-formats.md):\n"
+    "  swat-tokenize train --vocab-size N --out PREFIX [options] FILE...\n"
+    "  swat-tokenize encode --tokenizer M.model --out-dir DIR [options] FILE...\n"
+    "swat-tokenize train --help and swat-tokenize encode --help list their options.",
+    EXIT_TEXT,
+    NULL,
+    0,
+};
+
+/* The first option of argv (before any "--") that is one of other's and not
+ * one of mine, so that it is refused by name; NULL if there is none. */
+static const char *other_option(char **argv, int argc, const swat_cli_option *mine,
+                                const swat_cli_option *other)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--")) break;
+        if (strncmp(s, "--", 2) != 0) continue;
+        size_t len = strcspn(s + 2, "=");
+        int in_mine = 0;
+        for (const swat_cli_option *o = mine; o->name; o++)
+            in_mine |= strlen(o->name) == len && !strncmp(o->name, s + 2, len);
+        if (in_mine) continue;
+        for (const swat_cli_option *o = other; o->name; o++)
+            if (strlen(o->name) == len && !strncmp(o->name, s + 2, len)) return o->name;
+    }
+    return NULL;
+}
+
+/* Parses argv into a (every rank alike): 0, SWAT_CLI_EXIT after --help or
+ * --version (printed unless quiet), or −1 with err. */
+static int parse_args(args *a, int argc, char **argv, int quiet, char *err)
 {
     *a = (args){.jsonl_key = "text", .input_sentences = 1000000, .threads = 16, .name = "data",
                 .shard_tokens = 100000000, .round_bytes = 0, .progress = 2.0};
-    if (argc < 2) return swat_errf(err, "missing subcommand: train or encode (--help for usage)");
-    const char *sub = argv[1];
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help")) return a->help = 1, 0;
-    if (!strcmp(sub, "--version")) return a->version = 1, 0;
-    if (!strcmp(sub, "encode"))
-        a->encode = 1;
-    else if (strcmp(sub, "train") != 0)
-        return swat_errf(err, "unknown subcommand '%.60s': expected train or encode", sub);
-
-    static const struct option common[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {"jsonl-key", required_argument, NULL, OPT_KEY},
-        {"vocab-size", required_argument, NULL, OPT_VOCAB},
-        {"model-type", required_argument, NULL, OPT_TYPE},
-        {"input-sentences", required_argument, NULL, OPT_SENTENCES},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"verbose", no_argument, NULL, OPT_VERBOSE},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
-        {"name", required_argument, NULL, OPT_NAME},
-        {"shard-tokens", required_argument, NULL, OPT_SHARD},
-        {"val-tokens", required_argument, NULL, OPT_VAL},
-        {"round-bytes", required_argument, NULL, OPT_ROUND},
-        {"progress", required_argument, NULL, OPT_PROGRESS},
-        {NULL, 0, NULL, 0},
-    };
-    /* options of the other subcommand are refused by name */
-    static const int train_only[] = {OPT_VOCAB, OPT_TYPE, OPT_SENTENCES, OPT_THREADS,
-                                     OPT_VERBOSE, OPT_OUT};
-    static const int encode_only[] = {OPT_TOKENIZER, OPT_OUT_DIR, OPT_NAME, OPT_SHARD, OPT_VAL,
-                                      OPT_ROUND};
-    opterr = 0;
-    optind = 1;
-    int sargc = argc - 1;
-    char **sargv = argv + 1; /* the subcommand plays argv[0] */
-    int c, idx;
-    while ((c = getopt_long(sargc, sargv, ":h", common, &idx)) != -1) {
-        const char *flag = optind - 1 < sargc ? sargv[optind - 1] : "?";
-        if (c == '?') {
-            if (optopt) return swat_errf(err, "unknown option '-%c' (--help for usage)", optopt);
-            return swat_errf(err, "unknown option '%.60s' (--help for usage)", flag);
-        }
-        if (c == ':') return swat_errf(err, "%.60s needs a value", flag);
-        const int *other = a->encode ? train_only : encode_only;
-        for (int i = 0; i < 6; i++)
-            if (c == other[i])
-                return swat_errf(err, "--%s is an option of 'swat-tokenize %s', not of '%s'",
-                                 common[idx].name, a->encode ? "train" : "encode", sub);
-        char opt[40];
-        snprintf(opt, sizeof opt, "--%s", c >= 256 ? common[idx].name : "help");
-        switch (c) {
-        case 'h': a->help = 1; break;
-        case OPT_VERSION: a->version = 1; break;
-        case OPT_KEY: a->jsonl_key = optarg; break;
+    swat_cli cli;
+    const char *val;
+    int key;
+    const char *sub = argc >= 2 ? argv[1] : NULL;
+    if (!sub || (strcmp(sub, "train") != 0 && strcmp(sub, "encode") != 0)) {
+        /* no subcommand: only --help and --version are answered */
+        swat_cli_init(&cli, &top_program, argc, argv, quiet);
+        key = swat_cli_next(&cli, &val, err);
+        if (key == SWAT_CLI_EXIT || key == SWAT_CLI_ERROR) return key;
+        if (key == SWAT_CLI_ARG)
+            return swat_errf(err, "unknown subcommand '%.60s': expected train or encode", val);
+        return swat_errf(err, "missing subcommand: train or encode (swat-tokenize --help)");
+    }
+    a->encode = !strcmp(sub, "encode");
+    const swat_cli_program *prog = a->encode ? &encode_program : &train_program;
+    const swat_cli_option *other = a->encode ? train_options : encode_options;
+    const char *misplaced = other_option(argv + 2, argc - 2, prog->options, other);
+    if (misplaced)
+        return swat_errf(err, "--%s is an option of 'swat-tokenize %s', not of '%s'", misplaced,
+                         a->encode ? "train" : "encode", sub);
+    /* the subcommand plays argv[0] */
+    swat_cli_init(&cli, prog, argc - 1, argv + 1, quiet);
+    a->files = swat_malloc(sizeof(char *) * (size_t)argc); /* freed by main */
+    while ((key = swat_cli_next(&cli, &val, err)) > 0) {
+        const char *opt = cli.flag;
+        switch (key) {
+        case SWAT_CLI_ARG: a->files[a->nfiles++] = (char *)val; break;
+        case OPT_KEY: a->jsonl_key = val; break;
         case OPT_VOCAB:
-            if (swat_arg_i64(opt, optarg, 1, &a->vocab_size, err)) return -1;
+            if (swat_arg_i64(opt, val, 1, &a->vocab_size, err)) return -1;
             if (a->vocab_size > INT32_MAX)
-                return swat_errf(err, "--vocab-size %s: at most %d", optarg, INT32_MAX);
+                return swat_errf(err, "--vocab-size %s: at most %d", val, INT32_MAX);
             break;
         case OPT_TYPE:
-            if (!strcmp(optarg, "bpe")) a->unigram = 0;
-            else if (!strcmp(optarg, "unigram")) a->unigram = 1;
-            else return swat_errf(err, "--model-type %.40s: expected bpe or unigram", optarg);
+            if (!strcmp(val, "bpe")) a->unigram = 0;
+            else if (!strcmp(val, "unigram")) a->unigram = 1;
+            else return swat_errf(err, "--model-type %.40s: expected bpe or unigram", val);
             break;
         case OPT_SENTENCES:
-            if (swat_arg_i64(opt, optarg, 1, &a->input_sentences, err)) return -1;
+            if (swat_arg_i64(opt, val, 1, &a->input_sentences, err)) return -1;
             break;
         case OPT_THREADS:
-            if (swat_arg_i64(opt, optarg, 1, &a->threads, err)) return -1;
-            if (a->threads > 1024) return swat_errf(err, "--threads %s: at most 1024", optarg);
+            if (swat_arg_i64(opt, val, 1, &a->threads, err)) return -1;
+            if (a->threads > 1024) return swat_errf(err, "--threads %s: at most 1024", val);
             break;
         case OPT_VERBOSE: a->verbose = 1; break;
         case OPT_PROGRESS:
-            if (swat_arg_f64(opt, optarg, 0, 0, 1e6, &a->progress, err)) return -1;
+            if (swat_arg_f64(opt, val, 0, 0, 1e6, &a->progress, err)) return -1;
             break;
-        case OPT_OUT: a->out = optarg; break;
-        case OPT_TOKENIZER: a->tokenizer = optarg; break;
-        case OPT_OUT_DIR: a->out_dir = optarg; break;
-        case OPT_NAME: a->name = optarg; break;
+        case OPT_OUT: a->out = val; break;
+        case OPT_TOKENIZER: a->tokenizer = val; break;
+        case OPT_OUT_DIR: a->out_dir = val; break;
+        case OPT_NAME: a->name = val; break;
         case OPT_SHARD:
         case OPT_VAL: {
-            int64_t *v = c == OPT_SHARD ? &a->shard_tokens : &a->val_tokens;
-            if (swat_arg_i64(opt, optarg, c == OPT_SHARD ? 1 : 0, v, err)) return -1;
+            int64_t *v = key == OPT_SHARD ? &a->shard_tokens : &a->val_tokens;
+            if (swat_arg_i64(opt, val, key == OPT_SHARD ? 1 : 0, v, err)) return -1;
             /* the llm.c header holds the count in an int32 */
             if (*v > INT32_MAX)
                 return swat_errf(err, "%s %s: at most %d (the llm.c header's count is an int32)",
-                                 opt, optarg, INT32_MAX);
+                                 opt, val, INT32_MAX);
             break;
         }
         case OPT_ROUND:
-            if (swat_arg_i64(opt, optarg, 1, &a->round_bytes, err)) return -1;
+            if (swat_arg_i64(opt, val, 1, &a->round_bytes, err)) return -1;
             if (a->round_bytes > ((int64_t)1 << 40))
-                return swat_errf(err, "--round-bytes %s: at most 2^40", optarg);
+                return swat_errf(err, "--round-bytes %s: at most 2^40", val);
             break;
         }
     }
-    if (a->help || a->version) return 0;
-    a->files = sargv + optind;
-    a->nfiles = sargc - optind;
+    if (key != SWAT_CLI_END) return key;
     if (a->encode) {
-        if (!a->tokenizer) return swat_errf(err, "encode needs --tokenizer M.model");
-        if (!a->out_dir) return swat_errf(err, "encode needs --out-dir DIR");
+        if (!a->tokenizer) return swat_cli_usage_errf(&cli, err, "encode needs --tokenizer M.model");
+        if (!a->out_dir) return swat_cli_usage_errf(&cli, err, "encode needs --out-dir DIR");
         if (!a->name[0] || strchr(a->name, '/') || strlen(a->name) > 200)
             return swat_errf(err, "--name '%.60s': expected 1 to 200 characters, no '/'",
                              a->name);
     } else {
-        if (!a->vocab_size) return swat_errf(err, "train needs --vocab-size N");
-        if (!a->out || !a->out[0]) return swat_errf(err, "train needs --out PREFIX");
+        if (!a->vocab_size) return swat_cli_usage_errf(&cli, err, "train needs --vocab-size N");
+        if (!a->out || !a->out[0])
+            return swat_cli_usage_errf(&cli, err, "train needs --out PREFIX");
         if (strlen(a->out) > SWAT_PATH_LEN - 32)
             return swat_errf(err, "--out %.60s...: path too long", a->out);
     }
-    if (a->nfiles == 0) return swat_errf(err, "%s needs at least one input FILE", sub);
+    if (a->nfiles == 0)
+        return swat_cli_usage_errf(&cli, err, "%s needs at least one input FILE", sub);
     if (!a->jsonl_key[0] || strlen(a->jsonl_key) > SWAT_JSON_MAX_KEY)
         return swat_errf(err, "--jsonl-key '%.40s': expected 1 to %d bytes", a->jsonl_key,
                          SWAT_JSON_MAX_KEY);
@@ -267,38 +310,6 @@ static int parse_args(args *a, int argc, char **argv, char *err)
 }
 
 /* ---- shared helpers -------------------------------------------------------------------- */
-
-/* Makes a failure seen by some ranks the failure of all: returns 1 on every
- * rank if any failed, with the message of the lowest failing rank in err. */
-static int agree(swat_comm *c, int failed, char *err)
-{
-    if (!swat_comm_any(c, failed)) return 0;
-    int rank = swat_comm_rank(c, SWAT_SCOPE_WORLD);
-    int64_t root = -swat_comm_max_i64(c, failed ? -(int64_t)rank : INT64_MIN + 1);
-    swat_comm_bcast(c, err, SWAT_ERR_LEN, (int)root);
-    err[SWAT_ERR_LEN - 1] = '\0';
-    return 1;
-}
-
-static int mkdir_p(const char *dir, char *err)
-{
-    char p[SWAT_PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return swat_errf(err, "%.80s...: path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char keep = *s;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            return swat_errf(err, "%s: cannot create directory %s: %s", dir, p, strerror(errno));
-        *s = keep;
-        if (!keep) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return swat_errf(err, "%s: not a directory", dir);
-    return 0;
-}
 
 static int write_full(int fd, const void *buf, size_t len, int64_t off)
 {
@@ -551,7 +562,7 @@ static int train_tokenizer(const args *a, train_stats *ts, char *err)
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        if (mkdir_p(dir, err)) goto done;
+        if (swat_mkdir_p(dir, err)) goto done;
     }
     snprintf(path, sizeof path, "%s.model", a->out);
     if (write_file_atomic(path, model, model_len, err)) goto done;
@@ -582,7 +593,7 @@ static int run_train(const args *a, swat_comm *comm, int rank, int world)
                     (long long)a->threads, world - 1);
         failed = train_tokenizer(a, &ts, err) != 0;
     }
-    if (agree(comm, failed, err)) {
+    if (swat_comm_agree(comm, failed, err)) {
         if (rank == 0) fprintf(stderr, "swat-tokenize: %s\n", err);
         return stop_signal ? EXIT_FAILED : EXIT_BAD_INPUT;
     }
@@ -805,7 +816,7 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
     if (!failed) failed = swat_corpus_open(&corpus, a->files, a->nfiles, a->jsonl_key, err) != 0;
     if (!failed && rank == 0) {
         char tmpl[sizeof s.tmp];
-        failed = mkdir_p(a->out_dir, err) != 0;
+        failed = swat_mkdir_p(a->out_dir, err) != 0;
         if (!failed && snprintf(tmpl, sizeof tmpl, "%s/.swat-tokenize-XXXXXX", a->out_dir) >=
                            (int)sizeof tmpl)
             failed = swat_errf(err, "--out-dir %.80s...: path too long", a->out_dir) != 0;
@@ -817,7 +828,7 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
             made_tmp = 1;
         }
     }
-    if (agree(comm, failed, err)) goto done;
+    if (swat_comm_agree(comm, failed, err)) goto done;
     swat_comm_bcast(comm, s.tmp, sizeof s.tmp, 0);
     s.tsize = swat_tok_size(tok) <= 65536 ? 2 : 4;
     int32_t bos = swat_tok_bos(tok);
@@ -912,7 +923,7 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
         }
     }
     if (shard_close(&s, 1, err)) failed = 1;
-    if (agree(comm, failed, err)) goto done;
+    if (swat_comm_agree(comm, failed, err)) goto done;
     if (total == 0) {
         swat_errf(err, "%s%s: the input holds no document", a->files[0], a->nfiles > 1 ? " ..." : "");
         status = EXIT_BAD_INPUT;
@@ -928,7 +939,7 @@ static int run_encode(const args *a, swat_comm *comm, int rank, int world)
             made_tmp = 0;
         }
     }
-    if (agree(comm, failed, err)) goto done;
+    if (swat_comm_agree(comm, failed, err)) goto done;
     double secs = swat_now() - t0;
     /* per rank: time blocked in the rounds' collectives (waiting for slower
      * ranks) and CPU time, in microseconds, summed over the ranks */
@@ -995,18 +1006,16 @@ int main(int argc, char **argv)
     char err[SWAT_ERR_LEN] = "";
     args a;
     int status;
-    if (parse_args(&a, argc, argv, err)) {
+    int rc = parse_args(&a, argc, argv, rank != 0, err);
+    if (rc == SWAT_CLI_EXIT) {
+        status = 0;
+    } else if (rc != 0) {
         if (rank == 0) fprintf(stderr, "swat-tokenize: %s\n", err);
         status = EXIT_BAD_INPUT;
-    } else if (a.help) {
-        if (rank == 0) fputs(usage_text, stdout);
-        status = 0;
-    } else if (a.version) {
-        if (rank == 0) printf("swat-tokenize %s\n", SWAT_VERSION);
-        status = 0;
     } else {
         status = a.encode ? run_encode(&a, comm, rank, world) : run_train(&a, comm, rank, world);
     }
+    swat_free(a.files);
     swat_comm_free(comm);
     swat_comm_finalize();
     return status;
