@@ -99,10 +99,10 @@ swat_add_test(stream_generate LABELS e2e mpi COMMAND tests/run_stream_generate.s
 # text to tokens and back: swat-tokenize against python3-sentencepiece, 1 vs 3
 # ranks byte-identical, checkpoints carrying the tokenizer, bits per byte,
 # streamed UTF-8 generation, no shard left after SIGTERM
-swat_script_test(tokenize 600 tests/run_tokenize.sh ${CMAKE_BINARY_DIR})
+swat_add_test(tokenize LABELS e2e mpi TIMEOUT 600 COMMAND tests/run_tokenize.sh ${B})
 # jobs/tokenize.sbatch on a real single-node SLURM: train job, encode on 3
 # tasks = 1 rank, scancel mid-encode leaves nothing
-swat_script_test(slurm_tokenize 600 tests/run_tokenize_slurm.sh ${CMAKE_BINARY_DIR})
+swat_add_test(slurm_tokenize LABELS e2e slow TIMEOUT 600 COMMAND tests/run_tokenize_slurm.sh ${B})
 set_tests_properties(slurm_tokenize PROPERTIES RUN_SERIAL TRUE)
 
 # the ablation tools at toy size: run_ablations.sh (two variants, idempotent), ablation_report.py (table, PNGs)

@@ -243,12 +243,12 @@ fi
 K=$build/swat-tokenize
 tok=$work/tok.model
 mpi 1 "$K" train --vocab-size 400 --out "$work/tok" tests/data/wisdom.txt > /dev/null 2>&1 ||
-    { echo "FAIL: fixture tokenizer"; exit 1; }
+    fail "fixture tokenizer"
 mpi 1 "$K" encode --tokenizer "$tok" --out-dir "$work/tokshards" tests/data/wisdom.txt > /dev/null 2>&1 ||
-    { echo "FAIL: fixture shards"; exit 1; }
+    fail "fixture shards"
 tokrun=(--set model.vocab_size=400 --set data.format=llmc --set "data.train=$work/tokshards/data_train_*.bin")
 mpi 1 $T $cfg "${tokrun[@]}" --set "data.tokenizer=$tok" --set train.steps=1 \
-    --set "checkpoint.dir=$work/tokrun" > /dev/null 2>&1 || { echo "FAIL: fixture run with a tokenizer"; exit 1; }
+    --set "checkpoint.dir=$work/tokrun" > /dev/null 2>&1 || fail "fixture run with a tokenizer"
 printf '{"text": "fine"}\n[1, 2]\n' > "$work/not-object.jsonl"
 printf '{"text": "fine"}\n{"body": "x"}\n' > "$work/no-member.jsonl"
 printf '{"text": ["x"]}\n' > "$work/not-string.jsonl"
@@ -259,7 +259,7 @@ printf 'line one\nline \xc3\x28 two\n' > "$work/bad-utf8.txt"
 : > "$work/empty.jsonl"
 for i in $(seq 300); do printf '{"text": "document %d"}\n' "$i"; done > "$work/late.jsonl"
 printf '{"text": "the end", "n": 01}\n' >> "$work/late.jsonl"
-"${SWAT_PYTHON:-python3}" - "$work" "$work/tokrun/ckpt-00000001.h5" <<'PY'
+swat_py - "$work" "$work/tokrun/ckpt-00000001.h5" <<'PY'
 import h5py, numpy as np, shutil, sys
 w, good = sys.argv[1:3]
 model = np.frombuffer(open(f"{w}/tok.model", "rb").read(), dtype=np.uint8)
@@ -295,9 +295,9 @@ expect tokenize-bad-option  2 "unknown option '--shards'" 1 $K encode --shards 3
 expect tokenize-small-vocab 2 "--vocab-size 100 is too small" 1 $K train --vocab-size 100 --out "$work/small" tests/data/wisdom.txt
 expect tokenize-train-utf8  2 "bad-utf8.txt:2: invalid UTF-8" 1 $K train --vocab-size 400 --out "$work/small" "$work/bad-utf8.txt"
 if [ -n "$(ls -A "$out" 2> /dev/null)" ] || ls "$work"/small.* > /dev/null 2>&1; then
-    echo "FAIL: refused runs left files: $(ls -A "$out") $(ls "$work"/small.* 2> /dev/null)"; fail=$((fail + 1))
+    not_ok "refused runs left files: $(ls -A "$out") $(ls "$work"/small.* 2> /dev/null)"
 else
-    pass=$((pass + 1)); echo "ok    refused encodes left no shard and no temporary in $out"
+    ok "refused encodes left no shard and no temporary in $out"
 fi
 expect train-tokenizer-not-spm 2 "wisdom.txt: not a SentencePiece model" 1 $T $cfg "${run[@]}" "${tokrun[@]}" --set data.tokenizer=tests/data/wisdom.txt
 expect train-tokenizer-missing 2 "absent.model"         1 $T $cfg "${run[@]}" "${tokrun[@]}" --set "data.tokenizer=$work/absent.model"

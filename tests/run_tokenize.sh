@@ -20,24 +20,20 @@
 #  (f) generation prints valid UTF-8 text; crafted checkpoints whose greedy
 #      output is fixed bytes show an incomplete sequence held back until it
 #      completes ("€") and invalid ones printed as U+FFFD;
-#  (g) SIGTERM in the middle of an encode leaves no shard and no temporary.
+#  (g) SIGTERM in the middle of an encode leaves no shard and no temporary;
+#  (h) the shared command line: encode --opt=value writes what --opt value
+#      does; train --help and encode --help print their usage on stdout.
 # usage: tests/run_tokenize.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-work=$(mktemp -d "$build/tokenize.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
-py=${SWAT_PYTHON:-python3}
-check() { "$py" tests/tokenizer_check.py "$@"; }
-mpi=(mpiexec --oversubscribe --allow-run-as-root)
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" tokenize
+check() { swat_py tests/tokenizer_check.py "$@"; }
 T=$build/swat-tokenize
-fail() { echo "FAIL: $*"; exit 1; }
-json() { "$py" -c "import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+json() { swat_py -c "import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
 # ---- the corpus: fortunes as JSON Lines, awkward documents, a whole text file ----
-"$py" - "$work" <<'PY'
+swat_py - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]
 fortunes = open("tests/data/wisdom.txt", encoding="utf-8").read().split("\n%\n")
@@ -60,7 +56,7 @@ check settings "$work/tok.model"
 "$T" train --vocab-size 600 --out "$work/again" "${files[@]}" > /dev/null 2>&1
 cmp "$work/tok.model" "$work/again.model" || fail "training twice gave different models"
 cmp "$work/tok.vocab" "$work/again.vocab" || fail "training twice gave different vocabularies"
-"${mpi[@]}" -n 2 "$T" train --vocab-size 600 --out "$work/np2" "${files[@]}" > /dev/null 2>&1
+swat_mpi 2 "$T" train --vocab-size 600 --out "$work/np2" "${files[@]}" > /dev/null 2>&1
 cmp "$work/tok.model" "$work/np2.model" || fail "training on 2 ranks gave another model"
 "$T" train --vocab-size 600 --model-type unigram --out "$work/uni" "${files[@]}" > /dev/null 2>&1
 check settings "$work/uni.model"
@@ -84,23 +80,33 @@ check ids "$work/tok.model" "$work/enc1" data 1234 3000 text "${files[@]}"
     fail "summary: $line"
 ls -A "$work/enc1" | grep -qv '\.bin$' && fail "$work/enc1 holds more than .bin shards: $(ls -A "$work/enc1")"
 grep -q "% | .* documents | .* tok/s | .* MB/s | ETA" "$work/enc1.err" || fail "no progress line on stderr"
-"$py" tools/llmc_shards.py "$work/enc1/data_*.bin" --tokenizer "$work/tok.model" --show 30 | tail -n 2
+swat_py tools/llmc_shards.py "$work/enc1/data_*.bin" --tokenizer "$work/tok.model" --show 30 | tail -n 2
 
 # ---- (c) ranks: byte-identical --------------------------------------------------------
-"${mpi[@]}" -n 3 "$T" encode --tokenizer "$work/tok.model" --out-dir "$work/enc3" --val-tokens 1234 \
+swat_mpi 3 "$T" encode --tokenizer "$work/tok.model" --out-dir "$work/enc3" --val-tokens 1234 \
     --shard-tokens 3000 --round-bytes 777 "${files[@]}" > "$work/enc3.json" 2> "$work/enc3.err" ||
     { cat "$work/enc3.err"; fail "encode on 3 ranks"; }
 diff -r "$work/enc1" "$work/enc3" || fail "3 ranks wrote other files than 1 rank"
-"$py" - "$(tail -n 1 "$work/enc1.json")" "$(tail -n 1 "$work/enc3.json")" <<'PY' || fail "3 ranks: another summary"
+swat_py - "$(tail -n 1 "$work/enc1.json")" "$(tail -n 1 "$work/enc3.json")" <<'PY' || fail "3 ranks: another summary"
 import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:3])
 keys = ("documents", "tokens", "train_shards", "val_tokens", "input_bytes", "text_bytes")
 assert all(a[k] == b[k] for k in keys) and b["ranks"] == 3, (a, b)
 PY
 echo "3 ranks in rounds of 777 bytes: byte-identical"
+# the shared command line: --opt=value is --opt value; each subcommand's --help
+swat_mpi 2 "$T" encode --tokenizer="$work/tok.model" --out-dir="$work/enc3eq" --val-tokens=1234 \
+    --shard-tokens=3000 --round-bytes=777 "${files[@]}" > /dev/null 2>&1 || fail "encode with --opt=value"
+diff -r "$work/enc1" "$work/enc3eq" || fail "encode --opt=value wrote other files than --opt value"
+for sub in train encode; do
+    "$T" $sub --help > "$work/help" 2> "$work/help.err" || fail "swat-tokenize $sub --help: exit $?"
+    [ ! -s "$work/help.err" ] && head -n 1 "$work/help" | grep -q "^usage: swat-tokenize $sub " &&
+        [ -z "$(awk 'length($0) > 79' "$work/help")" ] || fail "swat-tokenize $sub --help: $(cat "$work/help" "$work/help.err")"
+done
+echo "--opt=value = --opt value (2 ranks, byte-identical); train/encode --help: usage on stdout, 79 columns"
 check bigmodel "$work/tok.model" "$work/big.model" 70000
 "$T" encode --tokenizer "$work/big.model" --out-dir "$work/big1" --shard-tokens 20000 "${files[@]}" > /dev/null 2>&1
-"${mpi[@]}" -n 2 "$T" encode --tokenizer "$work/big.model" --out-dir "$work/big2" --shard-tokens 20000 \
+swat_mpi 2 "$T" encode --tokenizer "$work/big.model" --out-dir "$work/big2" --shard-tokens 20000 \
     --round-bytes 5000 "${files[@]}" > /dev/null 2>&1
 check ids "$work/big.model" "$work/big1" data 0 20000 text "${files[@]}"
 diff -r "$work/big1" "$work/big2" || fail "uint32 shards: 2 ranks differ from 1"
@@ -112,7 +118,7 @@ grep -q "removed .* shard" "$work/rerun.err" || fail "rerun: no word of the stal
 check ids "$work/tok.model" "$work/enc1" data 1234 100000 text "${files[@]}"
 [ -s "$work/enc1/other_train_000001.bin" ] || fail "rerun removed the shards of another name"
 # --jsonl-key
-"$py" -c "import json, sys; [print(json.dumps({'body': json.loads(l)['text']})) for l in open(sys.argv[1])]" \
+swat_py -c "import json, sys; [print(json.dumps({'body': json.loads(l)['text']})) for l in open(sys.argv[1])]" \
     "$work/odd.jsonl" > "$work/body.jsonl"
 "$T" encode --tokenizer "$work/tok.model" --out-dir "$work/key" --jsonl-key body "$work/body.jsonl" > /dev/null 2>&1
 check ids "$work/tok.model" "$work/key" data 0 100000000 body "$work/body.jsonl"
@@ -134,7 +140,7 @@ printf 'Hello world' > "$work/hello.txt"
 line=$("$E" "$ckpt" --data "$work/hello.txt" --format text --seq-len whole 2> /dev/null | tail -n 1)
 echo "Hello world: $line"
 # by hand: "▁Hello▁world" is 11 characters and the dummy prefix, 12 bytes
-"$py" - "$line" <<'PY' || fail "bits per byte of 'Hello world'"
+swat_py - "$line" <<'PY' || fail "bits per byte of 'Hello world'"
 import json, math, sys
 r = json.loads(sys.argv[1])
 assert r["bytes"] == 12, r
@@ -146,7 +152,7 @@ printf 'caf\xc3\xa9 \xe2\x82\xac 42\n\n  \xf0\x9f\x99\x82' > "$work/mixed.txt" #
 line=$("$E" "$ckpt" --data "$work/mixed.txt" --format text --seq-len whole 2> /dev/null | tail -n 1)
 [ "$(json "$line" bytes)" = $(( $(wc -c < "$work/mixed.txt") + 1 )) ] || fail "mixed text: $line"
 check bytes "$work/tok.model" "$work/mixed.txt" whole "$line"
-line=$("${mpi[@]}" -n 2 "$E" "$ckpt" --data tests/data/literature-val.txt --format text --seq-len 32 2> /dev/null | tail -n 1)
+line=$(swat_mpi 2 "$E" "$ckpt" --data tests/data/literature-val.txt --format text --seq-len 32 2> /dev/null | tail -n 1)
 check bytes "$work/tok.model" tests/data/literature-val.txt 32 "$line"
 line=$("$E" "$ckpt" --data "$work/enc3/data_val_000000.bin" --format llmc --seq-len 32 2> /dev/null | tail -n 1)
 grep -q '"bits_per_byte"' <<< "$line" || fail "llmc eval with a tokenizer reports no bytes: $line"
@@ -164,7 +170,7 @@ G=$build/swat-generate
 cmp -s "$work/g1" "$work/g2" || fail "greedy generation differs between runs"
 "$G" "$ckpt" --prompt "" --max-tokens 40 --temperature 1 --seed 3 > "$work/g3" 2>> "$work/g.err"
 for g in g1 g3; do
-    "$py" -c "import sys; t = open(sys.argv[1], 'rb').read(); t.decode('utf-8'); assert t.endswith(b'\n') and len(t) > 1" \
+    swat_py -c "import sys; t = open(sys.argv[1], 'rb').read(); t.decode('utf-8'); assert t.endswith(b'\n') and len(t) > 1" \
         "$work/$g" || fail "generation $g: not UTF-8 text ending with a newline"
 done
 echo "generated: '$(tr '\n' '|' < "$work/g1")'"
@@ -183,7 +189,7 @@ echo "generation: streamed UTF-8 (held back, completed, U+FFFD for invalid and c
 
 # ---- (g) SIGTERM mid-run -----------------------------------------------------------------------
 # 26000 documents, 3.7 MB: seconds to encode (a signal is acted on between documents)
-"$py" -c 'import json, sys; docs = open(sys.argv[1]).read().split("\n%\n"); [print(json.dumps({"text": d})) for _ in range(60) for d in docs]' \
+swat_py -c 'import json, sys; docs = open(sys.argv[1]).read().split("\n%\n"); [print(json.dumps({"text": d})) for _ in range(60) for d in docs]' \
     tests/data/wisdom.txt > "$work/big.jsonl"
 "$T" encode --tokenizer "$work/tok.model" --out-dir "$work/term" --round-bytes 20000 \
     "$work/big.jsonl" > /dev/null 2> "$work/term.err" &

@@ -13,6 +13,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$1" && pwd)
 BIN=$BUILD/swat-tokenize
+# shellcheck source=tests/lib.sh
+source "$ROOT/tests/lib.sh" # swat_py (setup is this script's own: SLURM needs a scratch in /tmp)
 # shellcheck source=tests/slurm/cluster.sh
 source "$ROOT/tests/slurm/cluster.sh"
 cluster_check_tools || exit 1
@@ -52,7 +54,7 @@ echo "PASS: encode job (3 tasks) = 1 rank outside SLURM ($(ls "$work/np3" | wc -
 
 # ---- 3. scancel mid-encode ----------------------------------------------------------------------
 # 35000 documents, 6 MB: many seconds to encode (a signal is acted on between documents)
-"${SWAT_PYTHON:-python3}" -c 'import json, sys; docs = open(sys.argv[1]).read().split("\n%\n"); [print(json.dumps({"text": d})) for _ in range(80) for d in docs]' \
+swat_py -c 'import json, sys; docs = open(sys.argv[1]).read().split("\n%\n"); [print(json.dumps({"text": d})) for _ in range(80) for d in docs]' \
     "$ROOT/tests/data/wisdom.txt" > "$work/big.jsonl"
 id=$(sbatch --parsable --ntasks=2 -o cancel.out "$job" encode "${args[@]}" --out-dir "$work/cancel" \
     --round-bytes 20000 --progress 0 "$work/big.jsonl") || fail "sbatch"

@@ -7,8 +7,9 @@
 # AVX-512), e.g. tools/run_tests.sh's portable stage:
 #   cmake -S . -B build-portable -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWAT_NATIVE=OFF
 # BLIS picks its kernels from the CPUID valgrind emulates (no AVX-512).
-# Default: every one-rank unit test: test_rng, test_config, test_data, test_optim,
-# test_ops, test_attn, test_model, test_stream (~2 min on 2 cores). The tests
+# Default: every one-rank unit test: test_rng, test_config, test_data,
+# test_text, test_corpus (~45 s), test_optim, test_ops, test_attn, test_model,
+# test_stream (~3 min on 2 cores). The tests
 # run with SWAT_TEST_QUICK=1: test_attn and test_model then probe a strided
 # ~1/11 and ~1/7 of the entries in their finite-difference gradient checks
 # (same cases, sizes and code paths; ~6x faster). SWAT_TEST_QUICK=0 runs
@@ -19,7 +20,7 @@ build=$(cd "${1:?usage: tests/run_valgrind.sh BUILD_DIR [test…]}" && pwd)
 shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(test_rng test_config test_data test_optim test_ops test_attn test_model test_stream)
+[ ${#tests[@]} -gt 0 ] || tests=(test_rng test_config test_data test_text test_corpus test_optim test_ops test_attn test_model test_stream)
 extra=()
 [ "${SWAT_VALGRIND_ORIGINS:-0}" != 0 ] && extra+=(--track-origins=yes)
 supp=(--suppressions="$src/tests/valgrind.supp")
