@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: bench/tokenize.sh [--dir DIR] [--mb MB] [--vocab N] [--ranks \"1 2\"] [--input-sentences N]" >&2; exit 2 ;;
     esac
 done
-py=${SWAT_PYTHON:-python3}
+py=${SWAT_PYTHON:-/usr/bin/python3}
 bin=build/swat-tokenize
 [ -x $bin ] || { echo "bench/tokenize: build first (cmake --build build)" >&2; exit 2; }
 # a rank waiting for a slower one yields its core instead of spinning: on a

@@ -39,7 +39,7 @@ fortunes() {
     tail -c "$val" "$all" > "$out/val.txt"
     rm -f "$all"
     # one fortune a document: the files separate them with lines of "%"
-    "${SWAT_PYTHON:-python3}" - "$out" <<'PY'
+    "${SWAT_PYTHON:-/usr/bin/python3}" - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
 for part in ("train", "val"):
@@ -96,7 +96,7 @@ corpus() {
     summary=$(mpirun --oversubscribe -n "$ranks" "$bin" "${enc[@]}" "${common[@]}" "$@" | tail -n 1)
     echo "prepare_data: $summary"
     local pieces
-    pieces=$("${SWAT_PYTHON:-python3}" -c 'import json, sys; print(json.loads(sys.argv[1])["vocab_size"])' "$summary")
+    pieces=$("${SWAT_PYTHON:-/usr/bin/python3}" -c 'import json, sys; print(json.loads(sys.argv[1])["vocab_size"])' "$summary")
     cat <<EOF
 prepare_data: a config trains on these with
 [model]
@@ -110,7 +110,7 @@ EOF
 }
 
 case ${1:-fortunes} in
-    -h | --help) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//' ;;
     fortunes) shift || true; fortunes "$@" ;;
     corpus) shift; corpus "$@" ;;
     *) fortunes "$@" ;; # an OUT_DIR: the fortunes, as before

@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-configs/tiny-spm.ini}; shift || true
-py=${SWAT_PYTHON:-python3}
+py=${SWAT_PYTHON:-/usr/bin/python3}
 data=data/fortunes
 tok=$data/tokens
 prompt="The wise man said:"
@@ -32,8 +32,9 @@ cmake --build build -j"$(nproc)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
     OMPI_MCA_mpi_yield_when_idle=1
 
-# [section] key of the config (first match; INI as our configs write it)
-ini() { awk -F' *= *' -v s="[$1]" -v k="$2" '$0==s{on=1;next} /^\[/{on=0} on&&$1==k{sub(/ *;.*/,"",$2);print $2;exit}' "$config"; }
+# a key of the resolved config (the file with the --set overrides), as swat-train reads it
+sets=("$@")
+ini() { build/swat-train --print-config "$config" "${sets[@]}" --get "$1.$2"; }
 
 if [ -n "$(ini data tokenizer)" ]; then
     echo "== tokenizer: SentencePiece BPE, 2048 pieces, on $data/train.jsonl"
