@@ -271,6 +271,11 @@ for name, data, kind in (("ck-tok-corrupt", np.frombuffer(b"not a model" * 20, d
     with h5py.File(f"{w}/{name}.h5", "r+") as f:
         del f["tokenizer/model"]
         f.create_dataset("tokenizer/model", data=data).attrs["type"] = np.bytes_(kind)
+# one bit of the model flipped, its crc32 kept
+shutil.copy(good, f"{w}/ck-tok-flip.h5")
+with h5py.File(f"{w}/ck-tok-flip.h5", "r+") as f:
+    assert "crc32" in f["tokenizer/model"].attrs
+    f["tokenizer/model"][100] ^= 1
 PY
 out=$work/tokout # every refused encode below writes here: nothing may remain
 expect encode-not-object    2 "not-object.jsonl:2: not a JSON object (byte 17)" 1 $K encode --tokenizer "$tok" --out-dir "$out" "$work/not-object.jsonl"
@@ -306,6 +311,8 @@ expect train-tokenizer-bytes 2 "with format = bytes"    1 $T $cfg "${run[@]}" --
 expect eval-tok-corrupt     2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 1 $E "$work/ck-tok-corrupt.h5" --data tests/data/wisdom.txt --format text
 expect eval-tok-corrupt-llmc 2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 2 $E "$work/ck-tok-corrupt.h5" --data "$work/tokshards/data_train_000001.bin"
 expect eval-tok-type        2 "has type 'tiktoken'"     1 $E "$work/ck-tok-type.h5" --data tests/data/wisdom.txt --format text
+expect eval-tok-crc          2 "ck-tok-flip.h5: dataset /tokenizer/model: data does not match its crc32" 1 $E "$work/ck-tok-flip.h5" --data tests/data/wisdom.txt --format text
+expect generate-tok-crc      2 "ck-tok-flip.h5: dataset /tokenizer/model: data does not match its crc32" 1 $G "$work/ck-tok-flip.h5" --prompt hi
 expect eval-tok-dtype       2 "/tokenizer/model is not a 1-D array of bytes" 1 $E "$work/ck-tok-dtype.h5" --data tests/data/wisdom.txt --format text
 expect eval-text-no-tok     2 "needs a tokenizer"       1 $E "$good" --data tests/data/wisdom.txt --format text
 expect eval-text-utf8       2 "bad-utf8.txt:2: invalid UTF-8 (byte 14)" 2 $E "$work/tokrun/ckpt-00000001.h5" --data "$work/bad-utf8.txt" --format text

@@ -11,7 +11,7 @@ reader tools/llmc_shards.py -- none of swat's C code:
   bigmodel IN OUT N           IN plus N pieces that never match English text
                               (more than 65536 pieces: uint32 shards)
   bytes MODEL TEXT T JSON     swat-eval's bytes/bits_per_byte for --format text
-  tokenizer-in CKPT MODEL     the checkpoint carries MODEL's bytes
+  tokenizer-in CKPT MODEL     the checkpoint carries MODEL's bytes (and their crc32)
   craft CKPT OUT MODE         a checkpoint whose greedy output is fixed bytes
 """
 import json
@@ -171,7 +171,10 @@ def tokenizer_in(ckpt, model):
         with open(model, "rb") as m:
             if d[()].tobytes() != m.read():
                 fail("/tokenizer/model differs from the .model file")
-    print(f"tokenizer-in: {ckpt} carries {model} ({os.path.getsize(model)} bytes)")
+        # the checksum every checkpoint dataset carries: zlib's CRC-32 of the bytes
+        if int(d.attrs.get("crc32", -1)) != zlib.crc32(d[()].tobytes()):
+            fail(f"/tokenizer/model: crc32 {d.attrs.get('crc32')}, zlib.crc32 {zlib.crc32(d[()].tobytes())}")
+    print(f"tokenizer-in: {ckpt} carries {model} ({os.path.getsize(model)} bytes, crc32 checked)")
 
 
 def refresh_crc(dset):
