@@ -23,10 +23,10 @@ chmod 755 "$SCRATCH"
 cleanup() { cluster_stop; rm -rf "$SCRATCH"; }
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
-fail() { echo "FAIL: $*"; for f in "$SCRATCH"/work/*.out; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done; exit 1; }
+fail() { echo "FAIL: $*"; for f in "$SCRATCH"/jobdir/*.out; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done; exit 1; }
 
 cluster_start "$SCRATCH/cluster" || fail "cannot start SLURM"
-work=$SCRATCH/work
+work=$SCRATCH/jobdir
 mkdir -p "$work"
 cd "$work" || exit 1
 export SWAT_HOME=$ROOT SWAT_TOKENIZE=$BIN
