@@ -318,6 +318,9 @@ def cmd_greedy(out, prompt, n, c_file):
     ids = list(prompt.encode())
     got = model.generate(ids, max_new_tokens=int(n), temperature=0)
     c = list(open(c_file, "rb").read())
+    # swat-generate ends its text with a newline when the text does not end with one
+    if len(c) == int(n) + 1 and c[-1] == ord("\n"):
+        c = c[:-1]
     same = 0
     while same < min(len(got), len(c)) and got[same] == c[same]:
         same += 1
