@@ -25,13 +25,13 @@
 # the build (CMakeLists.txt, SWAT_TEST_BASE_ENV); by hand the defaults apply:
 #   SWAT_MPIEXEC (mpiexec), SWAT_MPIEXEC_NUMPROC_FLAG (-n),
 #   SWAT_MPIEXEC_PREFLAGS, SWAT_MPIEXEC_POSTFLAGS (split at spaces),
-#   SWAT_PYTHON (python3).
+#   SWAT_PYTHON (the one CMake checked, from BUILD_DIR/CMakeCache.txt, when
+#   swat_test_setup is given the build; else python3).
 # Nothing here names one MPI's flags: Open MPI's needs as root and with more
 # ranks than cores are its environment variables below, which other launchers
 # ignore.
 
-: "${SWAT_PYTHON:=python3}"
-export SWAT_PYTHON
+: "${SWAT_PYTHON:=}"
 export OMP_NUM_THREADS=1
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
@@ -58,6 +58,11 @@ swat_test_setup() {
     cd "$src" || exit 1
     work=$(mktemp -d "$build/$2.XXXXXX")
     trap _swat_cleanup EXIT
+    if [ -z "$SWAT_PYTHON" ] && [ -f "$build/CMakeCache.txt" ]; then
+        SWAT_PYTHON=$(sed -n 's/^SWAT_PYTHON:[A-Z]*=//p' "$build/CMakeCache.txt")
+    fi
+    : "${SWAT_PYTHON:=python3}"
+    export SWAT_PYTHON
 }
 
 swat_mpi() {
@@ -70,7 +75,7 @@ swat_mpi() {
         ${SWAT_MPIEXEC_PREFLAGS:-} "$prog" ${SWAT_MPIEXEC_POSTFLAGS:-} "$@"
 }
 
-swat_py() { "$SWAT_PYTHON" "$@"; }
+swat_py() { "${SWAT_PYTHON:-python3}" "$@"; }
 
 fail() { echo "FAIL: $*"; exit 1; }
 
