@@ -18,8 +18,10 @@ typedef struct swat_comm swat_comm;
 
 typedef enum { SWAT_SCOPE_WORLD = 0, SWAT_SCOPE_SP = 1, SWAT_SCOPE_DP = 2 } swat_scope;
 
-/* MPI_Init (thread level FUNNELED), MPI_ERRORS_RETURN on the world, the
- * abort hook of common.h, and swat_log_set_rank. Returns the world size. */
+/* MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the progress thread of
+ * swat_buckets calls MPI beside the main thread; less is accepted, and that
+ * thread is then refused), MPI_ERRORS_RETURN on the world, the abort hook of
+ * common.h, and swat_log_set_rank. Returns the world size. */
 int swat_comm_init(int *argc, char ***argv);
 /* MPI_Finalize. */
 void swat_comm_finalize(void);
@@ -103,8 +105,108 @@ typedef struct swat_comm_stats {
     double halo_bytes;   /* bytes this rank sent in shifts */
     double reduce_bytes; /* bytes this rank contributed to reduce-scatter/all-gather/allreduce */
     double wait_s;       /* seconds spent blocked in shift waits and collectives */
+    /* the ZeRO-1 collectives of the update (gradient reduce-scatter, parameter
+     * all-gather), bucketed (swat_buckets) or not: */
+    double wire_bytes;   /* bytes this rank sends in them: exact for the bucket
+                          * schedules, (world−1)·shard elements for MPI's own */
+    double bucket_wait_s; /* part of wait_s: blocked in swat_buckets_wait */
+    double poll_s;        /* seconds inside swat_buckets_progress (polling) */
+    int64_t reductions, gathers; /* reduce-scatters and all-gathers started (a
+                                  * bucket each, or one unbucketed collective) */
 } swat_comm_stats;
 void swat_comm_stats_reset(swat_comm *c);
 swat_comm_stats swat_comm_stats_get(const swat_comm *c);
+
+/* 1 when MPI runs with MPI_THREAD_MULTIPLE (swat_comm_init asks for it: a
+ * progress thread of swat_buckets calls MPI beside the main thread). */
+int swat_comm_thread_multiple(void);
+
+/* ---- moving pieces of buffers between ranks ------------------------------
+ *
+ * One piece: n elements at element offset `off` of the local buffer, sent to
+ * or received from world rank `peer`. */
+typedef struct swat_piece {
+    int peer;
+    size_t off, n;
+} swat_piece;
+
+/* Collective over the world (every rank calls it, possibly with no pieces):
+ * sends every piece of `send` from sendbuf and receives every piece of `recv`
+ * into recvbuf, elements of es bytes. The pieces between two ranks pair up in
+ * the order each side lists them (the sender's k-th piece to q is q's k-th
+ * piece from it) and must agree in size; pieces to oneself are copied. The
+ * regions written must not overlap the regions sent. Used to move optimizer
+ * state between the update's bucket slices and the checkpoint's shards. */
+void swat_comm_exchange(swat_comm *c, const void *sendbuf, const swat_piece *send, int nsend,
+                        void *recvbuf, const swat_piece *recv, int nrecv, size_t es);
+
+/* ---- bucketed ZeRO-1 collectives (overlapped with compute) ---------------
+ *
+ * The flat buffer (gradients, parameters) is cut into buckets, contiguous
+ * ranges [lo, hi). Each bucket is split evenly over the world: rank r owns
+ * slice r, [lo + ⌊r·n/P⌋, lo + ⌊(r+1)·n/P⌋), n = hi − lo, P the world size.
+ * A bucket's reduce-scatter leaves in this rank's slice of the gradients the
+ * sum over all ranks; its all-gather copies every rank's slice of the
+ * parameters to every rank. Both are started per bucket (as the backward pass
+ * finishes a layer, as the next forward pass needs one) and progress while
+ * the caller computes: by polling (swat_buckets_progress between blocks of
+ * compute) or on a progress thread (needs MPI_THREAD_MULTIPLE).
+ *
+ * The schedules (comm.c) are point-to-point on a private communicator:
+ * recursive halving / doubling when P is a power of two, rings otherwise,
+ * each sending (P−1)/P of the bucket per rank. The sums are deterministic:
+ * with recursive halving every element is summed over the ranks in one fixed
+ * tree whatever the bucket plan (so the bits do not depend on the buckets or
+ * on when they are started); the ring fixes the order per slice. A bucket's
+ * parameters travel as swat_real or as bfloat16 (the wire): bf16 goes into
+ * the operand copy of the parameters (a swat_bf16 array, or swat_real values
+ * already rounded to bfloat16, whose upper 16 bits are sent), in place. */
+typedef enum { SWAT_WIRE_REAL = 0, SWAT_WIRE_BF16 = 1 } swat_wire;
+
+typedef struct swat_bucket {
+    size_t lo, hi;  /* flat range */
+    swat_wire wire; /* of its parameters (its gradients travel as grad_wire) */
+} swat_bucket;
+
+typedef struct swat_buckets_opts {
+    int thread;          /* 1: a progress thread drives the transfers (MPI_THREAD_MULTIPLE) */
+    double poll_us;      /* the thread's sleep between polls while transfers are in flight */
+    swat_wire grad_wire; /* gradients on the wire: REAL, or BF16 (partial sums rounded, fp32 sums) */
+    int rounded;         /* the bf16 parameter buffer holds swat_real values rounded to
+                          * bfloat16 (emulated bf16), not swat_bf16 */
+} swat_buckets_opts;
+
+typedef struct swat_buckets swat_buckets;
+
+/* This rank's slice [lo, hi) of bucket b in a world of P ranks. */
+void swat_bucket_slice(const swat_bucket *b, int world, int rank, size_t *lo, size_t *hi);
+
+/* Collective over the world. Copies the plan (n buckets, ordered, disjoint).
+ * With opts->thread it starts the progress thread (asserts MPI_THREAD_MULTIPLE). */
+swat_buckets *swat_buckets_create(swat_comm *c, const swat_bucket *b, int n,
+                                  const swat_buckets_opts *opts);
+void swat_buckets_free(swat_buckets *z); /* no transfer may be in flight */
+
+/* Starts the reduce-scatter of bucket j of grads [flat]: when it completes,
+ * this rank's slice of grads holds the sum over the world of every rank's
+ * bucket; the rest of the bucket is overwritten with partial sums. Every rank
+ * starts the buckets in the same order. */
+void swat_buckets_reduce_start(swat_buckets *z, int j, swat_real *grads);
+
+/* Starts the all-gather of bucket j: buf is the flat parameter buffer
+ * (swat_real) for wire REAL, or the flat bf16 operand copy for wire BF16,
+ * this rank's slice already in place there; when it completes, every slice
+ * is. The wire is the bucket's unless `wire` overrides it (≥ 0). */
+void swat_buckets_gather_start(swat_buckets *z, int j, void *buf, int wire);
+
+/* 1 when bucket j has no transfer in flight. */
+int swat_buckets_done(swat_buckets *z, int j);
+/* Blocks until bucket j's transfer is complete (time counted as waiting). */
+void swat_buckets_wait(swat_buckets *z, int j);
+/* Moves every transfer in flight as far as it can go without blocking (the
+ * polling mode's call between blocks of compute; a no-op with a thread). */
+void swat_buckets_progress(swat_buckets *z);
+/* Bytes this rank sends in bucket j's reduce-scatter or all-gather (wire). */
+double swat_buckets_bytes(const swat_buckets *z, int j, int gather, swat_wire wire);
 
 #endif
