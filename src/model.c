@@ -184,7 +184,30 @@ void swat_model_init_params(swat_model *m, uint64_t seed)
     m->wop_stale = 1;
 }
 
-void swat_model_params_changed(swat_model *m) { m->wop_stale = 1; }
+void swat_model_params_changed(swat_model *m)
+{
+    m->wop_stale = 1;
+    m->params_partial = 0;
+}
+
+void swat_model_params_partial(swat_model *m, int partial) { m->params_partial = partial != 0; }
+
+int swat_model_units(const swat_model *m) { return (int)m->L + 2; }
+
+void swat_model_unit_range(const swat_model *m, int unit, size_t *lo, size_t *hi)
+{
+    SWAT_ASSERT(unit >= 0 && unit < swat_model_units(m));
+    /* table order: 0 embeddings, 9 tensors a layer, then norm (and lm_head) */
+    int first = unit == 0 ? 0 : 1 + 9 * (unit - 1);
+    int last = unit == 0 ? 0 : unit <= m->L ? first + 8 : m->ntensors - 1;
+    *lo = m->tensors[first].offset;
+    *hi = m->tensors[last].offset + m->tensors[last].numel;
+}
+
+void swat_model_set_hooks(swat_model *m, const swat_model_hooks *h)
+{
+    m->hooks = h ? *h : (swat_model_hooks){0};
+}
 
 void swat_model_timers_reset(swat_model *m, int on)
 {
@@ -330,6 +353,7 @@ void swat_model_plan(swat_model *m, const swat_plan *p)
     m->nhalo = m->w > 0 ? m->w - 1 : 0;
     swat_operand op = swat_gemm_operand(p->precision, NULL, 0, NULL);
     if (op != m->op) {
+        SWAT_ASSERT(!m->params_partial); /* a new copy could only come from stale params */
         if (m->wop != m->params) swat_free(m->wop);
         m->op = op;
         m->wop = op == SWAT_OPERAND_REAL ? (void *)m->params
@@ -346,20 +370,63 @@ void swat_model_plan(swat_model *m, const swat_plan *p)
     m->rope_p0 = -1;
 }
 
+/* params [lo, hi) into the operand copy. */
+static void store_operands(swat_model *m, size_t lo, size_t hi)
+{
+    if (m->op == SWAT_OPERAND_REAL) return;
+    const int64_t blk = 1 << 16, a = (int64_t)lo, b = (int64_t)hi;
+#pragma omp parallel for schedule(static)
+    for (int64_t i0 = a; i0 < b; i0 += blk)
+        swat_operand_store(m->op, swat_operand_at(m->op, m->wop, i0), 0, m->params + i0, 0, 1,
+                           b - i0 < blk ? b - i0 : blk);
+}
+
 /* The operand copy of the parameters, made again when they changed. */
 static void refresh_wop(swat_model *m)
 {
     if (!m->wop_stale) return;
+    SWAT_ASSERT(!m->params_partial); /* the fp32 parameters are not all current */
     double t0 = tick(m);
-    if (m->op != SWAT_OPERAND_REAL) {
-        const int64_t blk = 1 << 16, n = (int64_t)m->nparams_pad;
-#pragma omp parallel for schedule(static)
-        for (int64_t i0 = 0; i0 < n; i0 += blk)
-            swat_operand_store(m->op, swat_operand_at(m->op, m->wop, i0), 0, m->params + i0, 0, 1,
-                               n - i0 < blk ? n - i0 : blk);
-    }
+    store_operands(m, 0, m->nparams_pad);
     m->wop_stale = 0;
     tock(m, SWAT_T_WEIGHTS, t0);
+}
+
+void *swat_model_operands(swat_model *m) { return m->wop; }
+
+void swat_model_operands_refresh(swat_model *m, size_t lo, size_t hi)
+{
+    SWAT_ASSERT(lo <= hi && hi <= m->nparams_pad);
+    double t0 = tick(m);
+    store_operands(m, lo, hi);
+    tock(m, SWAT_T_WEIGHTS, t0);
+}
+
+/* ---- hooks ---------------------------------------------------------------------- */
+
+static void need_params(swat_model *m, int unit)
+{
+    if (!m->hooks.params_needed) return;
+    double t = tick(m), w = m->time[SWAT_T_WEIGHTS];
+    m->hooks.params_needed(m->hooks.ctx, unit);
+    tock(m, SWAT_T_HOOKS, t);
+    m->time[SWAT_T_HOOKS] -= m->time[SWAT_T_WEIGHTS] - w; /* operand copies it made count there */
+}
+
+static void grads_done(swat_model *m, int unit)
+{
+    if (!m->hooks.grads_done) return;
+    double t = tick(m);
+    m->hooks.grads_done(m->hooks.ctx, unit);
+    tock(m, SWAT_T_HOOKS, t);
+}
+
+static void progress(swat_model *m)
+{
+    if (!m->hooks.progress) return;
+    double t = tick(m);
+    m->hooks.progress(m->hooks.ctx);
+    tock(m, SWAT_T_HOOKS, t);
 }
 
 /* A parameter tensor (a pointer into m->params) as a product input. */
@@ -523,6 +590,7 @@ static void attn_rows(swat_model *m, const swat_layer_acts *a, int64_t nh_eff, i
                           m->scratch);
     }
     tock(m, SWAT_T_ATTENTION, t);
+    progress(m);
 }
 
 static void attn_rows_backward(swat_model *m, const swat_layer_acts *a, int64_t nh_eff, int64_t p0,
@@ -542,6 +610,7 @@ static void attn_rows_backward(swat_model *m, const swat_layer_acts *a, int64_t 
                            m->scratch);
     }
     tock(m, SWAT_T_ATTENTION, t);
+    progress(m);
 }
 
 /* A product of the layers, timed as such. */
@@ -551,6 +620,7 @@ static void gemm(swat_model *m, int ta, int tb, int64_t M, int64_t N, int64_t K,
     double t = tick(m);
     swat_gemm_op(m->op, ta, tb, M, N, K, 1, A, lda, B, ldb, beta, C, ldc);
     tock(m, SWAT_T_GEMM, t);
+    progress(m);
 }
 
 /* One layer over mb sequences of Tc rows (Tc ≤ the planned rows) at global
@@ -696,10 +766,16 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
         swat_rope_table(m->rope_cos, m->rope_sin, p0, m->Tc, m->dh, m->cfg.rope_theta);
         m->rope_p0 = p0;
     }
+    tock(m, SWAT_T_POINTWISE, t);
+    need_params(m, 0);
+    t = tick(m);
     swat_embedding_forward(m->acts[0].x, m->p.emb, tokens, n, d);
     tock(m, SWAT_T_POINTWISE, t);
-    for (int64_t l = 0; l < m->L; l++)
+    for (int64_t l = 0; l < m->L; l++) {
+        need_params(m, (int)l + 1);
         layer_forward(m, comm, NULL, l, p0, m->Tc, l + 1 < m->L ? m->acts[l + 1].x : m->xf);
+    }
+    need_params(m, (int)m->L + 1);
     t = tick(m);
     swat_rmsnorm_forward(m->op, m->y, m->rstdf, m->xf, m->p.norm, n, d, m->cfg.norm_eps);
     tock(m, SWAT_T_POINTWISE, t);
@@ -716,15 +792,18 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
     memset(m->dres, 0, sizeof(swat_real) * (size_t)(n * d));
     swat_rmsnorm_backward(m->dres, m->g.norm, m->dbuf, m->xf, m->p.norm, m->rstdf, n, d);
     tock(m, SWAT_T_POINTWISE, t);
+    grads_done(m, (int)m->L + 1);
     for (int64_t l = m->L - 1; l >= 0; l--) {
         /* the shared set holds the last layer's activations already; the
          * output goes to dbuf, free here and only needed as scratch below */
         if (m->plan.recompute && l < m->L - 1) layer_forward(m, comm, NULL, l, p0, m->Tc, m->dbuf);
         layer_backward(m, comm, l, p0);
+        grads_done(m, (int)l + 1);
     }
     t = tick(m);
     swat_embedding_backward(m->g.emb, m->dres, tokens, n, d);
     tock(m, SWAT_T_POINTWISE, t);
+    grads_done(m, 0);
     return loss;
 }
 

@@ -94,8 +94,30 @@ typedef enum {
     SWAT_T_OUTPUT,     /* output layer + cross-entropy */
     SWAT_T_HALO,       /* waiting for the neighbour's halo */
     SWAT_T_WEIGHTS,    /* remaking the operand copy of the parameters */
+    SWAT_T_HOOKS,      /* inside the hooks: waiting for parameters, starting and
+                        * polling the update's collectives (swat_model_hooks) */
     SWAT_T_COUNT
 } swat_model_timer;
+
+/* Hooks of a distributed update (train.c), all optional, called by
+ * swat_model_step on the calling thread. Units are the parameter table's
+ * contiguous groups in forward order (swat_model_unit_range): 0 the
+ * embedding, 1 + l layer l, L + 1 the final norm (and lm_head when untied).
+ *   params_needed(u)  forward: before the pass first reads unit u's
+ *                     parameters or their operand copy (u = 0, 1, …, L + 1;
+ *                     a tied output layer reads unit 0's, needed first);
+ *   grads_done(u)     backward: every gradient of unit u of this pass has been
+ *                     added to m->grads (u = L + 1, L, …, 1, then 0: a tied
+ *                     embedding gets its output-layer part first, and is done
+ *                     only after the lookup's backward, last);
+ *   progress()        between the products of a layer, so that transfers in
+ *                     flight can advance while the rank computes. */
+typedef struct swat_model_hooks {
+    void *ctx;
+    void (*params_needed)(void *ctx, int unit);
+    void (*grads_done)(void *ctx, int unit);
+    void (*progress)(void *ctx);
+} swat_model_hooks;
 
 typedef struct swat_model swat_model;
 
@@ -147,6 +169,9 @@ struct swat_model {
     int64_t stream_chunk; /* most rows one stream step takes; 0 = not streaming */
     int64_t stream_pos;   /* tokens fed since the sequence began */
 
+    swat_model_hooks hooks;        /* swat_model_set_hooks; all NULL by default */
+    int params_partial;            /* some fp32 matrices are out of date (swat_model_params_partial) */
+
     int timing;                    /* accumulate time[] (off by default) */
     double time[SWAT_T_COUNT];     /* seconds per swat_model_timer */
 };
@@ -185,6 +210,29 @@ void swat_model_plan(swat_model *m, const swat_plan *plan);
 /* Tells the model its parameters were written (an optimizer step, a load):
  * the operand copy is made again before the next pass. */
 void swat_model_params_changed(swat_model *m);
+
+/* Units of the parameter table (see swat_model_hooks): how many (L + 2), and
+ * the flat range [lo, hi) of unit u. */
+int swat_model_units(const swat_model *m);
+void swat_model_unit_range(const swat_model *m, int unit, size_t *lo, size_t *hi);
+
+/* Installs the hooks of the passes (copied; NULL removes them). */
+void swat_model_set_hooks(swat_model *m, const swat_model_hooks *h);
+
+/* For a caller that keeps the operand copy current itself, range by range,
+ * instead of swat_model_params_changed (the bucketed update of train.c):
+ * swat_model_operands gives the copy's base (element i is parameter i, in
+ * the operand type m->op; params itself in fp32), and
+ * swat_model_operands_refresh remakes [lo, hi) of it from params now (the
+ * caller vouches that params [lo, hi) are current). */
+void *swat_model_operands(swat_model *m);
+void swat_model_operands_refresh(swat_model *m, size_t lo, size_t hi);
+
+/* partial = 1: the caller wrote parts of the operand copy directly (a bf16
+ * all-gather) and the fp32 parameters of those parts are out of date, so
+ * nothing may remake the copy from them (asserted) until the parameters are
+ * whole again: swat_model_params_changed, or partial = 0. */
+void swat_model_params_partial(swat_model *m, int partial);
 
 /* Forward and (if `backward`) backward for mb sequences of Tc tokens each,
  * the chunk starting at global position p0 of its sequence. tokens and
