@@ -21,6 +21,8 @@
  * "--set section.key=value: why" or "config: why", and says what would work. */
 #include "swat/config.h"
 
+#include "swat/comm.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -86,6 +88,8 @@ static const char *const schedule_names[] = {"cosine", "constant", NULL};
 static const char *const format_names[] = {"bytes", "llmc", NULL};
 static const char *const nonfinite_names[] = {"stop", "skip", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL};
+static const char *const progress_names[] = {"poll", "thread", NULL};
+static const char *const wire_names[] = {"fp32", "bf16", NULL};
 
 /* [checkpoint] mpiio_hints: "name=value,…" pairs handed to MPI-IO when a
  * checkpoint is written (ckpt.c). MPI implementations ignore hints they do
@@ -278,6 +282,25 @@ static const key_def keys[] = {
     K_INT(parallel, threads, 0, IN(0, 1024), OPTIONAL,
           "BLIS threads per rank, kept as set; 0 = SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, "
           "else the node's CPUs shared among its ranks, lowered to fit the node's CPUs"),
+    K_REAL(parallel, bucket_mb, 25, IN(0, 1048576),
+           "MiB of fp32 gradient per bucket of the ZeRO-1 collectives (gradient reduce-scatter, "
+           "parameter all-gather), cut at layer boundaries where it can; each bucket is split "
+           "evenly over the ranks; 0 = one unbucketed reduce-scatter and all-gather (MPI's own) "
+           "after the backward pass"),
+    K_BOOL(parallel, overlap, 1,
+           "start a bucket's reduce-scatter as soon as the last micro-batch's backward pass has "
+           "finished its layers, and wait for a layer's all-gathered parameters only when the next "
+           "forward pass needs them; false = the same transfers after the backward pass and "
+           "before the forward (same results, bit for bit)"),
+    K_ENUM(parallel, progress, progress_names,
+           "how the bucket transfers advance while the rank computes: poll (the rank tests them "
+           "between its matrix products) or thread (a progress thread; needs MPI_THREAD_MULTIPLE)"),
+    K_ENUM(parallel, param_wire, wire_names,
+           "the all-gathered matrices on the wire: fp32, or bf16 (half the bytes; needs precision = "
+           "bf16, whose products round them anyway; the embedding and RMSNorm weights stay fp32)"),
+    K_ENUM(parallel, grad_wire, wire_names,
+           "the reduce-scattered gradients on the wire: fp32, or bf16 (partial sums rounded to "
+           "bfloat16 on every hop, summed in fp32)"),
 
     K_STR(checkpoint, dir, REQUIRED_TRAIN,
           "run directory: checkpoints ckpt-<step>.h5, metrics.jsonl and the resolved "
@@ -1042,6 +1065,15 @@ int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
                                   ": use warmup_steps <= %" PRId64 " or more steps",
                              cfg->train.warmup_steps, cfg->train.steps, cfg->train.steps);
     }
+    const swat_parallel_config *pc = &cfg->parallel;
+    if (pc->param_wire == SWAT_WIRE_BF16 && cfg->train.precision != SWAT_PREC_BF16)
+        return swat_errf(err, "config: [parallel] param_wire = bf16 needs [train] precision = bf16 "
+                              "(an fp32 run multiplies the parameters unrounded): use param_wire = "
+                              "fp32 or precision = bf16");
+    if (pc->bucket_mb == 0 && (pc->param_wire != SWAT_WIRE_REAL || pc->grad_wire != SWAT_WIRE_REAL))
+        return swat_errf(err, "config: [parallel] %s = bf16 applies to the bucketed collectives, but "
+                              "bucket_mb = 0: use bucket_mb > 0 or the fp32 wire",
+                         pc->param_wire != SWAT_WIRE_REAL ? "param_wire" : "grad_wire");
     if (cfg->data.batch_size != UNSET && cfg->train.micro_batch > cfg->data.batch_size)
         return swat_errf(err, "config: [train] micro_batch %" PRId64
                               " exceeds [data] batch_size %" PRId64

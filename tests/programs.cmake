@@ -80,6 +80,24 @@ swat_add_test(reshard_2_to_1 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 2 "
 swat_add_test(reshard_1_to_4 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 1 - 4 "parallel.sp=4")
 swat_add_test(reshard_sp2dp2_to_sp4 LABELS e2e mpi oversubscribed COMMAND tests/run_resume.sh ${B} 4 "parallel.sp=2" 4 "parallel.sp=4")
 
+# the bucketed ZeRO-1 update: overlapped = after the passes = a progress
+# thread, bit for bit; vs MPI's unbucketed collectives to float rounding; the
+# collectives once per update with micro-batches (2, 3 and 4 ranks: recursive
+# halving/doubling and the ring); bf16 on the wire: exact for the parameters
+# of a bf16 run, its checkpoints and their eval, the gradients' loss
+# tracking, the bytes; exact resume after bf16-wire updates
+swat_add_test(overlap_dp2 LABELS e2e mpi COMMAND tests/run_overlap.sh ${B} 2 "parallel.sp=1")
+swat_add_test(overlap_sp2_dp2 LABELS e2e mpi oversubscribed COMMAND tests/run_overlap.sh ${B} 4 "parallel.sp=2")
+swat_add_test(overlap_dp3 LABELS e2e mpi oversubscribed COMMAND tests/run_overlap.sh ${B} 3 "parallel.sp=1"
+  --set data.batch_size=6)
+swat_add_test(wire_dp2 LABELS e2e mpi COMMAND tests/run_wire.sh ${B} 2 "parallel.sp=1")
+swat_add_test(resume_exact_wire_dp2 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 2 "parallel.sp=1"
+  2 "parallel.sp=1" --set train.precision=bf16 --set parallel.param_wire=bf16
+  --set parallel.grad_wire=bf16 --set parallel.bucket_mb=0.02)
+swat_add_test(resume_exact_wire_sp2_dp2 LABELS e2e mpi oversubscribed COMMAND tests/run_resume.sh ${B} 4
+  "parallel.sp=2" 4 "parallel.sp=2" --set train.precision=bf16 --set parallel.param_wire=bf16
+  --set parallel.bucket_mb=0.02 --set parallel.progress=thread)
+
 # every program's command line: --help, --version, --opt=value, --print-config, swat-bench
 swat_add_test(cli LABELS e2e mpi COMMAND tests/run_cli.sh ${B})
 # the repository refers to nothing outside it (no outside document's sections,

@@ -319,6 +319,11 @@ expect eval-text-utf8       2 "bad-utf8.txt:2: invalid UTF-8 (byte 14)" 2 $E "$w
 expect eval-tokenizer-not-spm 2 "wisdom.txt: not a SentencePiece model" 1 $E "$good" --data tests/data/wisdom.txt --format text --tokenizer tests/data/wisdom.txt
 expect generate-tok-corrupt 2 "ck-tok-corrupt.h5: /tokenizer/model: not a SentencePiece model" 1 $G "$work/ck-tok-corrupt.h5" --prompt hi
 expect generate-prompt-utf8 2 "--prompt: invalid UTF-8 (byte 2)" 1 $G "$work/tokrun/ckpt-00000001.h5" --prompt $'hi\xff'
+# the bucketed ZeRO-1 collectives' keys, on 2 ranks
+expect wire-needs-bf16     2 "param_wire = bf16 needs [train] precision = bf16" 2 $T $cfg "${run[@]}" --set parallel.param_wire=bf16
+expect wire-unbucketed     2 "grad_wire = bf16 applies to the bucketed collectives" 2 $T $cfg "${run[@]}" --set parallel.grad_wire=bf16 --set parallel.bucket_mb=0
+expect bucket-mb-negative  2 "bucket_mb"               2 $T $cfg "${run[@]}" --set parallel.bucket_mb=-1
+expect progress-enum       2 "progress"                2 $T $cfg "${run[@]}" --set parallel.progress=async
 # the model of an existing run directory differs from the config: refused, not overwritten
 expect resume-other-model  2 "hidden_size"             1 $T $cfg --set "checkpoint.dir=$work/other" --set train.steps=2
 if ls "$work/run" 2>/dev/null | grep -q ckpt; then

@@ -134,12 +134,11 @@ int main(int argc, char **argv)
         loss[k - 1] = st.loss;
         gnorm[k - 1] = st.grad_norm;
         lr[k - 1] = st.lr;
-        if (k == 1) {
-            /* the reduced gradient lives in shards: gather it for the dump */
-            memcpy(grad + tr.lo, tr.gshard, sizeof(swat_real) * (tr.hi - tr.lo));
-            if (world > 1) swat_comm_allgather(comm, grad, tr.hi - tr.lo);
-        }
+        /* the reduced gradient lives in the ranks' slices: gather it for the dump */
+        if (k == 1) swat_trainer_gather_grads(&tr, grad);
     }
+    /* after bf16-wire all-gathers only the owned slices of the parameters are current */
+    swat_trainer_sync_params(&tr);
     if (rank == 0) {
         /* inputs were read with their extra target token: store [K][B][T] */
         int32_t *in = swat_malloc(sizeof(int32_t) * (size_t)(K * B * T));

@@ -64,9 +64,18 @@ typedef struct swat_data_config {
     char tokenizer[SWAT_PATH_LEN]; /* SentencePiece .model the shards were made with; "" = none */
 } swat_data_config;
 
+/* How the bucketed collectives progress while the rank computes. */
+typedef enum { SWAT_PROGRESS_POLL = 0, SWAT_PROGRESS_THREAD = 1 } swat_progress_mode;
+
 typedef struct swat_parallel_config {
-    int64_t sp;      /* sequence-parallel ranks per sequence */
-    int64_t threads; /* BLIS/OpenMP threads per rank; 0 = auto */
+    int64_t sp;       /* sequence-parallel ranks per sequence */
+    int64_t threads;  /* BLIS/OpenMP threads per rank; 0 = auto */
+    double bucket_mb; /* MiB of gradient per bucket of the ZeRO-1 collectives;
+                       * 0 = one unbucketed reduce-scatter and all-gather */
+    int overlap;      /* buckets start during the passes (1) or around them (0) */
+    int progress;     /* swat_progress_mode */
+    int param_wire;   /* swat_wire (comm.h) of the matrices in the all-gather */
+    int grad_wire;    /* swat_wire of the gradients in the reduce-scatter */
 } swat_parallel_config;
 
 typedef struct swat_checkpoint_config {

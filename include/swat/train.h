@@ -5,7 +5,13 @@
  *
  * One update (docs/training.md): sample → forward/backward per micro-batch →
  * reduce-scatter of the flat gradient → global norm → AdamW on this rank's
- * shard → all-gather of the parameters. */
+ * shard → all-gather of the parameters. With [parallel] bucket_mb > 0 (the
+ * default) the flat buffer is cut into buckets (comm.h: swat_buckets) and
+ * this rank owns one slice of each: a bucket's reduce-scatter starts as the
+ * last micro-batch's backward pass finishes its layers, and its all-gather
+ * is waited for when the next forward pass reaches them. The checkpoint keeps
+ * its contiguous shards [lo, hi): saving and resuming move the optimizer
+ * state between the two layouts. */
 #ifndef SWAT_TRAIN_H
 #define SWAT_TRAIN_H
 
@@ -16,6 +22,12 @@
 
 #include <stdio.h>
 
+/* A slice [lo, hi) of the flat buffer whose update this rank computes; its
+ * AdamW moments are m[moff …], v[moff …]. */
+typedef struct swat_owned {
+    size_t lo, hi, moff;
+} swat_owned;
+
 typedef struct swat_trainer {
     swat_config cfg;
     swat_comm *comm;
@@ -25,9 +37,24 @@ typedef struct swat_trainer {
 
     int world, rank, sp, sp_rank, dp, dp_rank;
     int64_t T, Tc, B, mb, accum; /* seq_len, chunk, global batch, micro-batch, passes */
-    size_t lo, hi;               /* this rank's optimizer shard of the flat buffer */
-    swat_real *m, *v;            /* AdamW moments [hi − lo] */
-    swat_real *gshard;           /* reduced gradient shard (the grads buffer on one rank) */
+    size_t lo, hi;               /* this rank's checkpoint shard of the flat buffer */
+    swat_owned *own;             /* the slices this rank updates [nown]: one per bucket,
+                                  * or [lo, hi) without buckets */
+    int nown;
+    size_t nmom;                 /* elements of the owned slices */
+    swat_real *m, *v;            /* AdamW moments [nmom] */
+    swat_real *gshard;           /* reduced gradient of [lo, hi) without buckets (the grads
+                                  * buffer on one rank); with buckets the slices of grads */
+    /* the bucketed collectives ([parallel] bucket_mb > 0, more than one rank) */
+    swat_buckets *zero;
+    swat_bucket *bk;             /* [nbk], in flat order */
+    int nbk;
+    int *unit_bk;                /* [2·units]: first and last bucket of each model unit */
+    int *bk_pending;             /* units of bucket j whose last backward is still to come */
+    int *bk_fresh;               /* bucket j's parameters all-gathered and usable */
+    int gathering;               /* all-gathers may be in flight */
+    int last_pass;               /* the micro-batch in progress is the update's last */
+    int64_t update;              /* the update in progress (k) */
     int32_t *tokens, *targets;   /* [mb][Tc] */
     double *row_loss;            /* [mb][Tc] evaluation */
 
@@ -72,5 +99,14 @@ double swat_trainer_evaluate(swat_trainer *tr, swat_dataset *ds, int64_t max_sam
 
 /* Saves a checkpoint of the current step. Collective. */
 int swat_trainer_save(swat_trainer *tr, char *err);
+
+/* Completes the parameter all-gathers in flight and makes m->params current
+ * on every rank (after bf16-wire updates only the owned slices are).
+ * Collective. For tools that read the whole parameter buffer. */
+void swat_trainer_sync_params(swat_trainer *tr);
+
+/* The reduced gradient of the last update, whole, into out [nparams_pad] on
+ * every rank. Collective; for test tools. */
+void swat_trainer_gather_grads(swat_trainer *tr, swat_real *out);
 
 #endif

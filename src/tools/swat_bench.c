@@ -310,17 +310,22 @@ int main(int argc, char **argv)
     }
     double per_update = (swat_now() - t0) / (double)steps;
     swat_comm_stats cs = swat_comm_stats_get(comm);
-    double stats[4] = {cs.halo_bytes, cs.reduce_bytes, cs.wait_s, 0};
+    double stats[9] = {cs.halo_bytes, cs.reduce_bytes, cs.wait_s, 0, cs.wire_bytes,
+                       cs.bucket_wait_s, cs.poll_s, (double)cs.reductions, (double)cs.gathers};
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     stats[3] = (double)ru.ru_maxrss / 1024.0; /* MiB */
     /* means over the ranks */
-    swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, stats, 4);
+    swat_comm_allreduce_double(comm, SWAT_SCOPE_WORLD, stats, 9);
     double tokens = (double)tr.B * (double)tr.T;
     double tps = tokens / per_update, tps_best = tokens / best;
     double mfu = tr.flops_per_token * tps / (tr.peak_gflops * 1e9);
     double halo = stats[0] / world / (double)steps, reduce = stats[1] / world / (double)steps;
     double wait_share = stats[2] / world / (per_update * (double)steps);
+    /* the ZeRO-1 collectives: per update, means over the ranks */
+    double wire = stats[4] / world / (double)steps, zwait = stats[5] / world / (double)steps;
+    double poll_share = stats[6] / world / (per_update * (double)steps);
+    double nred = stats[7] / world / (double)steps, ngat = stats[8] / world / (double)steps;
     double save_s = 0, load_s = 0, ckpt_bytes = 0;
     if (ckpt_dir && bench_ckpt(&tr, ckpt_dir, &save_s, &load_s, &ckpt_bytes, err) != 0) {
         if (rank == 0) fprintf(stderr, "swat-bench: checkpoint: %s\n", err);
@@ -340,7 +345,8 @@ int main(int argc, char **argv)
         swat_model_info m = swat_model_describe(tr.model); /* after the run: its plan's arena */
         double total = per_update * (double)steps;
         double inside = mt[SWAT_T_GEMM] + mt[SWAT_T_ATTENTION] + mt[SWAT_T_POINTWISE] +
-                        mt[SWAT_T_OUTPUT] + mt[SWAT_T_HALO] + mt[SWAT_T_WEIGHTS];
+                        mt[SWAT_T_OUTPUT] + mt[SWAT_T_HALO] + mt[SWAT_T_WEIGHTS] +
+                        mt[SWAT_T_HOOKS];
         struct {
             const char *name;
             double s;
@@ -350,6 +356,7 @@ int main(int argc, char **argv)
                   {"output+loss", mt[SWAT_T_OUTPUT]},
                   {"halo wait", mt[SWAT_T_HALO]},
                   {"weight copy", mt[SWAT_T_WEIGHTS]},
+                  {"collectives in the passes", mt[SWAT_T_HOOKS]},
                   {"model other", part[1] - inside},
                   {"reduction", part[2]},
                   {"optimizer", part[3]},
@@ -363,15 +370,25 @@ int main(int argc, char **argv)
                stats[3] / world, (double)m.arena_bytes / 1048576.0);
         printf("comm        halo %.1f KiB/update/rank (%.1f KiB per layer and direction), reduction %.1f KiB/update/rank, waiting %.1f%% of the step\n",
                halo / 1024, halo / 1024 / (double)m.L / 2.0, reduce / 1024, 100 * wait_share);
+        const swat_parallel_config *pc = &cfg.parallel;
+        printf("zero-1      %.4g reduce-scatters + %.4g all-gathers per update (%s), %.1f MiB sent "
+               "per rank per update (matrices %s, gradients %s), bucket waits %.1f ms per update, "
+               "polling %.1f%% of the step\n",
+               nred, ngat, tr.zero ? "bucketed" : "unbucketed", wire / 1048576.0,
+               pc->param_wire ? "bf16" : "fp32", pc->grad_wire ? "bf16" : "fp32", zwait * 1e3,
+               100 * poll_share);
         if (ckpt_dir)
             printf("checkpoint  %.1f MB: save %.3f s (%.0f MB/s), load %.3f s (%.0f MB/s), best of %d, %d ranks\n",
                    ckpt_bytes * 1e-6, save_s, ckpt_bytes * 1e-6 / save_s, load_s,
                    ckpt_bytes * 1e-6 / load_s, CKPT_REPS, world);
         printf("{\"tokens_per_s\":%.1f,\"mfu\":%.4f,\"update_ms\":%.3f,\"peak_rss_mib\":%.1f,"
                "\"peak_gflops\":%.1f,\"halo_bytes_per_update\":%.0f,\"reduce_bytes_per_update\":%.0f,"
-               "\"comm_wait_share\":%.4f,\"world\":%d,\"sp\":%d,\"threads\":%d",
+               "\"comm_wait_share\":%.4f,\"world\":%d,\"sp\":%d,\"threads\":%d,"
+               "\"buckets\":%d,\"reductions_per_update\":%.4g,\"gathers_per_update\":%.4g,"
+               "\"wire_bytes_per_update\":%.0f,\"bucket_wait_ms\":%.3f,\"comm_poll_share\":%.4f",
                tps, mfu, per_update * 1e3, stats[3] / world, tr.peak_gflops, halo, reduce,
-               wait_share, world, tr.sp, threads);
+               wait_share, world, tr.sp, threads, tr.nbk, nred, ngat, wire, zwait * 1e3,
+               poll_share);
         if (ckpt_dir)
             printf(",\"ckpt_bytes\":%.0f,\"ckpt_save_s\":%.4f,\"ckpt_load_s\":%.4f", ckpt_bytes,
                    save_s, load_s);
