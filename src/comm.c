@@ -607,11 +607,14 @@ void swat_comm_exchange(swat_comm *c, const void *sendbuf, const swat_piece *sen
  *
  * Messages carry tag 2j (reduce) or 2j + 1 (gather) on a private dup of the
  * world, so rounds of one bucket between two ranks match in order (MPI does
- * not overtake) and buckets never cross. A reduce-scatter needs a receive
- * buffer: BUCKET_SLOTS of them (sized for the largest round) serve the
- * reduce-scatters in flight; more wait in a queue in start order, which is
- * the same on every rank, so the earliest started always completes. Gathers
- * receive in place and need none.
+ * not overtake) and buckets never cross. At most BUCKET_SLOTS transfers are
+ * in flight; the others wait in a queue in start order, which is the same on
+ * every rank, so the earliest started always completes. Transfers in flight
+ * share the links, and the forward pass needs the first buckets first: with
+ * every all-gather in flight at once, all of them would end together, at the
+ * end (simulated: bench/simgrid). A reduce-scatter takes one of
+ * BUCKET_SLOTS receive buffers (sized for the largest round); gathers
+ * receive in place.
  *
  * Progress. MPI moves a message only inside MPI calls (Open MPI has no
  * asynchronous progress over TCP or shared memory), and only this code can
@@ -803,19 +806,23 @@ static void activate(swat_buckets *z, int j)
     post_round(z, j);
 }
 
-/* A free receive buffer for reduce j, or the queue. Lock held. */
-static void activate_reduce(swat_buckets *z, int j)
+/* Transfer j in flight now, with a receive buffer for a reduce, or into the
+ * queue when BUCKET_SLOTS are. Lock held. */
+static void admit(swat_buckets *z, int j)
 {
-    for (int s = 0; s < BUCKET_SLOTS; s++)
-        if (!z->slot_used[s]) {
-            z->slot_used[s] = 1;
-            z->op[j].slot = s;
-            z->op[j].queued = 0;
-            activate(z, j);
-            return;
-        }
-    z->op[j].queued = 1;
-    z->queue[(z->qhead + z->qlen++) % z->n] = j;
+    if (z->nactive == BUCKET_SLOTS) {
+        z->op[j].queued = 1;
+        z->queue[(z->qhead + z->qlen++) % z->n] = j;
+        return;
+    }
+    z->op[j].queued = 0;
+    if (z->op[j].kind == OP_REDUCE) {
+        int s = 0;
+        while (z->slot_used[s]) s++; /* fewer than BUCKET_SLOTS in flight: one is free */
+        z->slot_used[s] = 1;
+        z->op[j].slot = s;
+    }
+    activate(z, j);
 }
 
 /* Transfer j is complete. Lock held. */
@@ -826,13 +833,12 @@ static void finish(swat_buckets *z, int j)
     o->kind = OP_NONE;
     o->slot = -1;
     o->buf = NULL;
-    if (slot < 0) return;
-    z->slot_used[slot] = 0;
+    if (slot >= 0) z->slot_used[slot] = 0;
     if (z->qlen > 0) {
         int q = z->queue[z->qhead];
         z->qhead = (z->qhead + 1) % z->n;
         z->qlen--;
-        activate_reduce(z, q);
+        admit(z, q);
     }
 }
 
@@ -971,8 +977,25 @@ swat_buckets *swat_buckets_create(swat_comm *c, const swat_bucket *b, int n,
         pthread_mutex_init(&z->mu, NULL);
         pthread_cond_init(&z->work, NULL);
         pthread_cond_init(&z->done, NULL);
-        if (pthread_create(&z->thread, NULL, progress_main, z) != 0)
+        /* Under a real-time policy (chrt) a thread that wakes from its nap
+         * waits for the compute thread of its core to block; one priority
+         * above it, the short bursts preempt at once (under the default
+         * policy the scheduler favours a thread that slept anyway). */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        struct sched_param sp;
+        int policy = SCHED_OTHER;
+        if (pthread_getschedparam(pthread_self(), &policy, &sp) == 0 &&
+            (policy == SCHED_FIFO || policy == SCHED_RR) &&
+            sp.sched_priority < sched_get_priority_max(policy)) {
+            sp.sched_priority++;
+            pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+            pthread_attr_setschedpolicy(&attr, policy);
+            pthread_attr_setschedparam(&attr, &sp);
+        }
+        if (pthread_create(&z->thread, &attr, progress_main, z) != 0)
             swat_die(1, "swat_buckets_create: cannot start the progress thread");
+        pthread_attr_destroy(&attr);
     }
     return z;
 }
@@ -1025,10 +1048,7 @@ static void start(swat_buckets *z, int j, int kind, void *buf, swat_wire wire)
     o->slot = -1;
     if (o->nrounds > 0) {
         o->kind = kind;
-        if (kind == OP_REDUCE)
-            activate_reduce(z, j);
-        else
-            activate(z, j);
+        admit(z, j);
         if (z->opts.thread) pthread_cond_signal(&z->work);
     }
     zunlock(z);
