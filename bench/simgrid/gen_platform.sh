@@ -11,9 +11,13 @@
 #                             leaf-core pair, 0.5 us per link, so 1 us between
 #                             hosts of one leaf and 2 us across the core.
 #                             SPLITDUPLEX: both directions of a link carry
-#                             100 Gb/s at once. Host speed = SPEED_GFLOPS.
+#                             100 Gb/s at once. Host speed = SPEED_GFLOPS, on
+#                             2 cores: a rank's progress thread (the model's
+#                             agent process) runs beside it, and talks to it
+#                             over a free loopback.
 #   OUTDIR/hosts-P.txt        the first P hosts, P = 8, 16, …, 1024 (consecutive
 #                             ranks fill a leaf, as a block-mapped job would)
+#   OUTDIR/hosts2-P.txt       the same hosts, each twice (rank, agent)
 # OVERSUB defaults to 1 (non-blocking); 4 gives a 4:1 tapered core.
 set -euo pipefail
 speed=${1:?usage: gen_platform.sh SPEED_GFLOPS [OUTDIR] [OVERSUB]}
@@ -31,12 +35,14 @@ cat > "$out/$name" <<EOF
 <platform version="4.1">
   <zone id="world" routing="Full">
     <cluster id="swat" prefix="node-" suffix="" radical="0-1023"
-             speed="${speed}Gf" bw="100Gbps" lat="0.5us" sharing_policy="SPLITDUPLEX"
+             speed="${speed}Gf" core="2" bw="100Gbps" lat="0.5us" sharing_policy="SPLITDUPLEX"
+             loopback_bw="1000GBps" loopback_lat="0us"
              topology="FAT_TREE" topo_parameters="2;32,32;1,${up};1,1"/>
   </zone>
 </platform>
 EOF
 for p in 8 16 32 64 128 256 512 1024; do
   seq 0 $((p - 1)) | sed 's/^/node-/' > "$out/hosts-$p.txt"
+  seq 0 $((p - 1)) | sed 's/^\(.*\)$/node-\1\nnode-\1/' > "$out/hosts2-$p.txt"
 done
 echo "$out/$name"
