@@ -20,23 +20,19 @@
 #     of each unbucketed).
 # usage: tests/run_overlap.sh BUILD_DIR NP "LAYOUT-SETS" [--set k=v]...
 set -euo pipefail
-build=$(cd "$1" && pwd); np=$2; layout=$3; shift 3
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-py=${SWAT_PYTHON:-/usr/bin/python3}
-work=$(mktemp -d "$build/overlap.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" overlap
+np=$2; layout=$3; shift 3
 sets=(--set train.micro_batch=1)
 for s in $layout; do sets+=(--set "$s"); done
 run() { # OUT extra-sets...
     local out=$1; shift
-    mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-refdump" tests/configs/ref.ini \
+    swat_mpi "$np" "$build/swat-refdump" tests/configs/ref.ini \
         "$out" --set "checkpoint.dir=$work/run" "${sets[@]}" "$@" > "$out.log" 2>&1 ||
         { cat "$out.log"; fail "swat-refdump $*"; }
 }
-cmp_dumps() { "$py" tests/compare_dumps.py "$@"; }
+cmp_dumps() { swat_py tests/compare_dumps.py "$@"; }
 
 small=(--set parallel.bucket_mb=0.02)
 run "$work/overlap.h5" "${small[@]}" "$@"
@@ -64,7 +60,7 @@ fi
 # ---- 3. once per update -----------------------------------------------------------
 bench() { # LABEL extra-sets...
     local label=$1; shift
-    mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-bench" tests/configs/ref.ini \
+    swat_mpi "$np" "$build/swat-bench" tests/configs/ref.ini \
         "${sets[@]}" --set parallel.threads=1 --steps 3 --warmup 1 "$@" > "$work/bench-$label.log" 2>&1 ||
         { cat "$work/bench-$label.log"; fail "swat-bench $label"; }
     tail -1 "$work/bench-$label.log"

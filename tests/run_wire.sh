@@ -27,33 +27,30 @@
 #     embedding and the RMSNorm weights stay fp32, 2.7% of this model).
 # usage: tests/run_wire.sh BUILD_DIR NP "LAYOUT-SETS" ["PARTS"]  (default "1 2 3 4")
 set -euo pipefail
-build=$(cd "$1" && pwd); np=$2; layout=$3; parts=${4:-1 2 3 4}; shift 3
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+swat_test_setup "$1" wire
+np=$2; layout=$3; parts=${4:-1 2 3 4}; shift 3
 want() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
-src=$(cd "$(dirname "$0")/.." && pwd)
-cd "$src"
-py=${SWAT_PYTHON:-/usr/bin/python3}
-work=$(mktemp -d "$build/wire.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
 sets=(--set train.precision=bf16 --set parallel.bucket_mb=0.02)
 for s in $layout; do sets+=(--set "$s"); done
-mpi() { mpiexec --oversubscribe --allow-run-as-root -n "$np" "$@"; }
+mpi() { swat_mpi "$np" "$@"; }
 
 # ---- 1. param_wire = bf16 is exact -------------------------------------------------
 want 1 && for emul in native emulated; do
-    env=()
-    [ $emul = emulated ] && env=(env ONEDNN_MAX_CPU_ISA=AVX512_CORE)
+    # emulated: oneDNN told the CPU lacks bf16 instructions
+    [ $emul = emulated ] && export ONEDNN_MAX_CPU_ISA=AVX512_CORE
     for w in fp32 bf16; do
-        "${env[@]}" mpiexec --oversubscribe --allow-run-as-root -n "$np" "$build/swat-refdump" \
+        mpi "$build/swat-refdump" \
             tests/configs/ref.ini "$work/$emul-$w.h5" --set "checkpoint.dir=$work/r" "${sets[@]}" \
             --set parallel.param_wire=$w > "$work/$emul-$w.log" 2>&1 ||
             { cat "$work/$emul-$w.log"; fail "swat-refdump $emul param_wire=$w"; }
     done
     echo "== 1. $np ranks ($layout), bf16 run ($emul): parameters all-gathered in bf16 vs fp32"
     grep -h "ZeRO-1" "$work/$emul-fp32.log" "$work/$emul-bf16.log" | sed 's/^/  /'
-    "$py" tests/compare_dumps.py "$work/$emul-fp32.h5" "$work/$emul-bf16.h5" --exact-sums ||
+    swat_py tests/compare_dumps.py "$work/$emul-fp32.h5" "$work/$emul-bf16.h5" --exact-sums ||
         fail "param_wire = bf16 changed the training ($emul)"
+    [ $emul = emulated ] && unset ONEDNN_MAX_CPU_ISA
 done
 
 # ---- 2. checkpoints and eval of a bf16-wire run ---------------------------------------
@@ -71,12 +68,12 @@ if want 2; then
 for s in 3 6; do
     f=$(printf 'ckpt-%08d.h5' $s)
     echo "== 2. checkpoint of update $s, param_wire bf16 vs fp32"
-    "$py" tests/compare_ckpts.py "$work/ck-fp32/$f" "$work/ck-bf16/$f" --exact ||
+    swat_py tests/compare_ckpts.py "$work/ck-fp32/$f" "$work/ck-bf16/$f" --exact ||
         fail "a bf16-wire run saved other parameters or moments"
 done
 "$build/swat-eval" "$work/ck-bf16/ckpt-00000006.h5" --data tests/data/literature-val.txt \
     --max-samples 8 --threads 1 > "$work/eval.out" 2>&1 || { cat "$work/eval.out"; fail "swat-eval"; }
-"$py" - "$work/eval.out" "$work/ck-bf16/metrics.jsonl" <<'EOF' || fail "swat-eval of the bf16-wire checkpoint"
+swat_py - "$work/eval.out" "$work/ck-bf16/metrics.jsonl" <<'EOF' || fail "swat-eval of the bf16-wire checkpoint"
 import json, sys
 ev = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["loss"]
 run = [json.loads(l)["val_loss"] for l in open(sys.argv[2]) if "val_loss" in l][-1]
@@ -95,7 +92,7 @@ for w in fp32 bf16; do
         > "$work/tr-$w.log" 2>&1 || { cat "$work/tr-$w.log"; fail "20-update run, grad_wire=$w"; }
 done
 echo "== 3. 20 updates, gradients reduce-scattered in bf16 vs fp32"
-"$py" tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-bf16/metrics.jsonl" 2e-3 1e-3 ||
+swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-bf16/metrics.jsonl" 2e-3 1e-3 ||
     fail "grad_wire = bf16 does not track fp32 (2e-3 per update, 1e-3 validation)"
 fi
 
