@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# run_scaling.sh [STAGE…] — the "beyond one machine" study of issue 6 (docs/scaling.md).
+# run_scaling.sh [STAGE…] — the "beyond one machine" study (docs/scaling.md).
 #
 #   bench/simgrid/run_scaling.sh                 # every stage
 #   bench/simgrid/run_scaling.sh weak report     # some stages (each takes minutes at most)
@@ -25,7 +25,15 @@
 #              sp = 2 … 1024, and simulated updates with ring attention, sp = 8 … 64.
 #   xcheck     (d) ring vs recursive-halving collectives vs SMPI's own (Open MPI
 #              selector) MPI_Reduce_scatter_block / MPI_Allgather.
-#   report     results/tables.md and docs/img/scaling-*.png from the CSVs.
+#   zero       (e) the bucketed, overlapped ZeRO-1 update (progress thread) vs the
+#              unbucketed one: weak scaling (dp only, 4K … 64K tokens per rank,
+#              8 … 1024 ranks) at 1, 10, 50 TFLOP/s and a 64-core node's speed
+#              extrapolated from the bf16 calibration (NODE_GFLOPS); the paper's
+#              0.5M tokens per update as strong scaling; the bf16 wire; buckets
+#              of 25 vs 100 MiB. results/zero.csv, ~25 min here (ZERO_PART=weak and
+#              ZERO_PART=rest fill the cache, e.g. at once on two cores).
+#   report     results/tables.md and docs/img/scaling-*.png from the CSVs;
+#              results/zero.md from results/zero.csv.
 # Every simulated update is cached under build-sim/simgrid/cache (key: its
 # arguments and the platform), and runs under nice: the machine is shared.
 set -euo pipefail
@@ -36,7 +44,7 @@ img=$root/docs/img
 work=${SWAT_SIM_WORK:-$root/build-sim/simgrid}
 mkdir -p "$res" "$img" "$work"
 log=$work/run.log
-stages=${*:-calibrate weak strong ring xcheck report}
+stages=${*:-calibrate weak strong ring xcheck zero report}
 want() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
 
 for tool in smpicc smpirun gnuplot cmake cc; do
@@ -84,6 +92,33 @@ elif [ ! -f "$cal" ] || { want calibrate && [ -n "${RECALIBRATE:-}" ]; }; then
 fi
 # shellcheck disable=SC1090
 . "$cal"
+# The bf16 rank speed (for the zero stage): one core, oneDNN bf16 (AMX where
+# the CPU has it), the 340M model's shapes with 4 layers and 1024 tokens (the
+# whole 24 layers do not fit this machine's memory next to other jobs), under
+# chrt -f 10 when allowed (other jobs break OpenMP barriers otherwise).
+if [ -z "${SWAT_SIM_GFLOPS:-}" ] && { [ -z "${BF16_GFLOPS:-}" ] || { want calibrate && [ -n "${RECALIBRATE:-}" ]; }; }; then
+  echo "== calibration: bf16 rank speed (swat-bench, configs/paper-340m.ini shapes)"
+  cmake -S "$root" -B "$root/build-sim" -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1
+  cmake --build "$root/build-sim" -j2 --target swat-bench >>"$log" 2>&1
+  rt=(); chrt -f 10 true 2>/dev/null && rt=(chrt -f 10)
+  out=$(cd "$root" && OMP_NUM_THREADS=1 "${rt[@]}" build-sim/swat-bench configs/paper-340m.ini \
+    --set parallel.sp=1 --set parallel.threads=1 --set model.num_hidden_layers=4 \
+    --set data.seq_len=1024 --set data.batch_size=1 --set train.precision=bf16 \
+    --set data.train=none --steps 3 --warmup 1)
+  echo "$out" >> "$log"
+  bgf=$(echo "$out" | grep '^throughput' | sed -E 's/.*, ([0-9.]+) GFLOP\/s model.*/\1/')
+  bpk=$(echo "$out" | tail -1 | sed -E 's/.*"peak_gflops":([0-9.]+).*/\1/')
+  grep -v '^BF16_' "$cal" > "$cal.tmp" || true
+  {
+    echo "BF16_GFLOPS=$bgf"
+    echo "BF16_PEAK_GFLOPS=$bpk"
+    echo "BF16_SOURCE='swat-bench configs/paper-340m.ini, L 4, 1024 tokens, 1 thread, bf16, ${rt[*]:-no chrt}, mean of 3 updates (model FLOP/s)'"
+    echo "BF16_DATE='$(date -u +%Y-%m-%dT%H:%M:%SZ)'"
+  } >> "$cal.tmp"
+  mv "$cal.tmp" "$cal"
+  # shellcheck disable=SC1090
+  . "$cal"
+fi
 echo "== compute speed ${SPEED_GFLOPS} GFLOP/s per rank, reduction sums at ${REDUCE_GBS} GB/s"
 
 # ---- 1. build and platforms ---------------------------------------------------------
@@ -115,16 +150,21 @@ SIMCFG=(--cfg=smpi/simulate-computation:no --cfg=smpi/shared-malloc:local
 MODEL=(--d 1024 --L 24 --w 256 --V 32000)
 mkdir -p "$work/cache"
 sim() { # sim TAG NP ARGS… : one simulated update, prints its CSV row (EXTRA_CFG: more --cfg)
-  local tag=$1 np=$2; shift 2
-  local plat=$work/plat-$tag key row t0
-  key=$(printf '%s\n' "$np" "$*" "${SIMCFG[*]}" "${EXTRA_CFG:-}" | cat - "$plat/fattree-1024.xml" "$here/swat_comm_model.c" | md5sum | cut -c1-16)
+  zsim "$1" "$2" - "${@:3}"
+}
+zsim() { # zsim TAG NP PROGRESS ARGS… : the same, with a progress agent per rank when PROGRESS=thread
+  local tag=$1 np=$2 prog=$3; shift 3
+  local plat=$work/plat-$tag key row t0 n=$np hosts=hosts
+  [ "$prog" = thread ] && { n=$((2 * np)); hosts=hosts2; }
+  key=$(printf '%s\n' "$np" "$prog" "$*" "${SIMCFG[*]}" ${EXTRA_CFG:+"$EXTRA_CFG"} | cat - "$plat/fattree-1024.xml" "$here/swat_comm_model.c" | md5sum | cut -c1-16)
   if [ -z "${FRESH:-}" ] && [ -s "$work/cache/$key.csv" ]; then cat "$work/cache/$key.csv"; return; fi
   t0=$(date +%s)
-  row=$(nice -n 10 smpirun -np "$np" -platform "$plat/fattree-1024.xml" -hostfile "$plat/hosts-$np.txt" \
+  # shellcheck disable=SC2086 # EXTRA_CFG: a list of words
+  row=$(nice -n 10 smpirun -np "$n" -platform "$plat/fattree-1024.xml" -hostfile "$plat/$hosts-$np.txt" \
     "${SIMCFG[@]}" ${EXTRA_CFG:-} "$work/swat_comm_model" "$@" --csv 2>>"$log" | grep -v '^\[') || {
       echo "simulation failed: $tag $np $*" >&2; tail -5 "$log" >&2; exit 1; }
   echo "$row" > "$work/cache/$key.csv"
-  echo "  $tag $np $*: $(( $(date +%s) - t0 )) s" >&2
+  echo "  $tag $np $prog $*: $(( $(date +%s) - t0 )) s" >&2
   echo "$row"
 }
 csvhead="label,world,sp,dp,d,L,w,V,f,Tc,mb,accum,coll,attn,N,speed_gflops,flop_per_token,t_update_s,t_compute_s,efficiency,comm_share,halo_wait_s,attn_wait_s,rs_s,ar_s,ag_s,halo_MB_mean,halo_MB_max,attn_MB_mean,coll_MB,total_MB"
@@ -201,6 +241,76 @@ echo "== (d) collective cross-checks"
   done
 } > "$res/crosscheck.csv.tmp"
 mv "$res/crosscheck.csv.tmp" "$res/crosscheck.csv"
+fi
+
+# ---- 2e. the bucketed, overlapped ZeRO-1 update ----------------------------------------------
+# The rank speeds: 1, 10, 50 TFLOP/s (network only: their sums and AdamW are
+# not charged), "node": BF16_GFLOPS (one core's bf16 model-FLOP rate, measured
+# with swat-bench, kept in results/calibration.env) x 64 cores, ASSUMED to
+# scale linearly, its AdamW at NODE_ADAM_GBS (64 cores' memory bandwidth,
+# assumed) and its progress thread's sums at one core's REDUCE_GBS; "core":
+# one core at BF16_GFLOPS. Buckets of 100 MiB: 25 MiB (train.c's default)
+# costs ~5x more to simulate at 1024 ranks; the two are compared at 128.
+if want zero; then
+echo "== (e) bucketed, overlapped ZeRO-1 vs unbucketed"
+: "${BF16_GFLOPS:?results/calibration.env has no BF16_GFLOPS: run the calibrate stage}"
+node=$(awk -v g="$BF16_GFLOPS" 'BEGIN { printf "%.0f", 64 * g }')
+"$here/gen_platform.sh" 10000 "$work/plat-10T" >/dev/null
+"$here/gen_platform.sh" 50000 "$work/plat-50T" >/dev/null
+"$here/gen_platform.sh" "$node" "$work/plat-node" >/dev/null
+"$here/gen_platform.sh" "$BF16_GFLOPS" "$work/plat-core" >/dev/null
+# tag:adam GB/s:sums GB/s
+zspeeds="1T:0:0 10T:0:0 50T:0:0 node:${NODE_ADAM_GBS:-200}:$REDUCE_GBS"
+Z=(--zero bucketed --bucket-mb 100)
+# ZERO_PART=weak or rest: only that part, into the cache (two at once on two cores)
+want_part() { [ -z "${ZERO_PART:-}" ] || [ "$ZERO_PART" = "$1" ]; }
+out=$res/zero.csv.tmp
+[ -n "${ZERO_PART:-}" ] && out=/dev/null
+{
+  echo "$csvhead,zero,overlap,progress,pwire,gwire,bucket_mb,buckets,tokens_rank,t_link_s,ratio,target,adam_s,poll_s"
+  for s in $zspeeds; do IFS=: read -r tag ag rg <<<"$s"
+    for tok in 4096 8192 16384 32768 65536; do mb=$((tok / 4096))
+      for p in 8 64 1024; do
+        # 4K, 16K, 64K; 8K and 32K at 10 TFLOP/s and 1024 ranks only (a
+        # 1024-rank run costs 1-4 min here; at 1 TFLOP/s, 4K only: compute
+        # >= 8.7 s against 0.22 s of collectives; the node: 4K and 16K)
+        case $tok in 8192|32768) [ "$p/$tag" = 1024/10T ] || continue ;; esac
+        [ "$p" = 1024 ] && [ "$tag" = 1T ] && [ "$tok" != 4096 ] && continue
+        [ "$p" = 1024 ] && [ "$tag" = node ] && [ "$tok" = 65536 ] && continue
+        want_part weak || continue
+        a=("${MODEL[@]}" --sp 1 --Tc 4096 --mb "$mb" --adam-gbs "$ag")
+        zsim "$tag" "$p" - "${a[@]}" --reduce-gbs "$rg" --zero legacy --coll rhd --label "zweak-legacy-$tag"
+        zsim "$tag" "$p" thread "${a[@]}" --reduce-gbs "$rg" "${Z[@]}" --progress thread --label "zweak-$tag"
+      done
+    done
+  done
+  # the bf16 wire: matrices' all-gather (pwire), and the gradients too (gwire)
+  want_part rest && for tag in 10T; do
+    for p in 64; do
+      zsim "$tag" "$p" thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --label "zwire-p2-$tag"
+    done
+    zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --gwire 2 --label "zwire-p2g2-$tag"
+  done
+  # strong scaling at the paper's 0.5M tokens per update: 128 sequences of
+  # 4096 tokens, dp = P up to 128 sequences, then sp = P/128 (Tc = 4096/sp)
+  want_part rest && for s in "core:0:$REDUCE_GBS" "node:${NODE_ADAM_GBS:-200}:$REDUCE_GBS"; do IFS=: read -r tag ag rg <<<"$s"
+    [ "$tag" = core ] && ag=$REDUCE_GBS
+    for p in $ranks; do
+      [ "$tag" = core ] && [ "$p" -gt 128 ] && continue # one core: the collectives are < 1 % there
+      if [ "$p" -le 128 ]; then sp=1; mb=$((128 / p)); else sp=$((p / 128)); mb=1; fi
+      a=("${MODEL[@]}" --sp "$sp" --Tc $((4096 / sp)) --mb "$mb" --adam-gbs "$ag" --reduce-gbs "$rg")
+      zsim "$tag" "$p" - "${a[@]}" --zero legacy --coll rhd --label "zstrong-legacy-$tag"
+      zsim "$tag" "$p" thread "${a[@]}" "${Z[@]}" --progress thread --label "zstrong-$tag"
+    done
+  done
+  # bucket size, and polling vs the progress thread, at 128 ranks (10 TFLOP/s, 4K tokens)
+  want_part rest && for bmb in 25 100; do
+    zsim 10T 128 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 --zero bucketed --bucket-mb $bmb --progress thread --label "zbucket-$bmb"
+  done
+  want_part rest && zsim 10T 128 - "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 --adam-gbs 0 "${Z[@]}" --progress poll --label "zpoll-free"
+  true
+} > "$out"
+[ -n "${ZERO_PART:-}" ] || mv "$res/zero.csv.tmp" "$res/zero.csv"
 fi
 
 want report || exit 0
@@ -286,6 +396,78 @@ AWKLIB='function spd(g) { return g < 1000 ? sprintf("%.1f GFLOP/s", g) : sprintf
   echo "|---|---:|---:|---:|"
   awk -F, "$AWKLIB"' NR > 1 && $1 ~ /^xhalo/ { printf "| %s | %.3f | %.4f | %.4f |\n", spd($16), 1000*$22, $19, $18 }' "$res/crosscheck.csv"
 } > "$res/tables.md"
+
+# ---- 3e. the bucketed update's tables (results/zero.md) ----------------------------------------
+if [ -s "$res/zero.csv" ]; then
+{
+  echo "<!-- generated by bench/simgrid/run_scaling.sh on $(date -u +%Y-%m-%d); do not edit -->"
+  echo
+  echo "Rank speeds: 1, 10, 50 TFLOP/s (network only: sums and AdamW not charged); node = ${BF16_GFLOPS:-?} GFLOP/s (one core, bf16, measured) × 64 cores, AdamW at ${NODE_ADAM_GBS:-200} GB/s, the progress thread's sums at ${REDUCE_GBS} GB/s; core = one such core alone. Bucketed = 100 MiB buckets, overlapped, a progress thread per rank; unbucketed = one reduce-scatter and all-gather after the passes. Link time = bytes a rank sends per update ÷ 12.125 GB/s."
+  echo
+  echo "#### (e1) Near the limit? Weak scaling, data parallel (sp = 1), fp32 wire"
+  echo
+  echo "| rank speed | tokens/rank | ranks | compute (s) | collectives at link bw (s) | unbucketed update (s) | bucketed update (s) | exposed comm, bucketed (ms) | update ÷ max | target | met |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  awk -F, 'NR > 1 && $1 ~ /^zweak-/ { k = $16 "," $39 "," $2
+      if ($1 ~ /legacy/) leg[k] = $18; else { row[++n] = k; L[k] = $0 } }
+    END { for (i = 1; i <= n; i++) { k = row[i]; split(L[k], f, ",")
+      g = f[16] + 0; spd = g < 1000 ? sprintf("%.0f GFLOP/s", g) : sprintf("%.3g TFLOP/s", g / 1000)
+      printf "| %s | %dK | %d | %.3f | %.3f | %.3f | %.3f | %.1f | %.3f | %.1f | %s |\n", spd, f[39] / 1024, f[2], f[19], f[40],
+        leg[k], f[18], 1000 * (f[18] - f[19]), f[41], f[42], f[41] <= f[42] ? "yes" : "**no**" } }' "$res/zero.csv"
+  echo
+  echo "#### (e2) Planning table: weak-scaling efficiency (compute ÷ update) at 1024 ranks, bucketed, fp32 wire"
+  echo
+  echo "| rank speed | 4K | 8K | 16K | 32K | 64K | smallest tokens/rank for ≥ 90 %, simulated points | estimate: 9 × exposed time × speed ÷ FLOP per token |"
+  echo "|---|---:|---:|---:|---:|---:|---|---:|"
+  awk -F, 'NR > 1 && $1 ~ /^zweak-/ && $1 !~ /legacy/ && $2 == 1024 { g = $16 + 0
+      if (!(g in seen)) { seen[g]; order[++n] = g }; e[g, $39] = $20
+      if ($39 >= big[g]) { big[g] = $39; x[g] = $18 - $19; fpt[g] = $17 } }
+    END { for (i = 1; i <= n; i++) { g = order[i]; spd = sprintf("%.3g TFLOP/s", g / 1000); line = "| " spd; first = ""
+      for (t = 4096; t <= 65536; t *= 2) { if ((g, t) in e) { line = line sprintf(" | %.1f %%", 100 * e[g, t]); if (first == "" && e[g, t] >= 0.9) first = sprintf("%dK", t / 1024) } else line = line " | —" }
+      if (first == "") first = "none of them"; else if (first == "4K") first = "≤ 4K"
+      printf "%s | %s | %.1fK (exposed %.0f ms) |\n", line, first, 9 * x[g] * g * 1e9 / fpt[g] / 1024, 1000 * x[g] } }' "$res/zero.csv"
+  echo
+  echo "#### (e3) Strong scaling at the paper's 0.5M tokens per update (128 × 4096), sp = ranks/128 above 128 ranks"
+  echo
+  echo "Efficiency = compute ÷ update; scaling = (8 · update at 8 ranks) ÷ (ranks · update)."
+  echo
+  echo "| ranks | sp × dp | tokens/rank | rank speed | unbucketed update (s) | bucketed update (s) | exposed comm, bucketed (ms) | efficiency unbucketed → bucketed | scaling unbucketed → bucketed |"
+  echo "|---:|---|---:|---|---:|---:|---:|---|---|"
+  awk -F, 'NR > 1 && $1 ~ /^zstrong-/ { tag = $1; sub(/^zstrong-(legacy-)?/, "", tag); k = tag "," $2
+      if ($1 ~ /legacy/) { leg[k] = $18; if ($2 == 8) lb[tag] = $18 } else { row[++n] = k; L[k] = $0; if ($2 == 8) bb[tag] = $18 } }
+    END { for (i = 1; i <= n; i++) { k = row[i]; split(k, kk, ","); tag = kk[1]; split(L[k], f, ",")
+      g = f[16] + 0; spd = g < 1000 ? sprintf("%.0f GFLOP/s (one core)", g) : sprintf("%.1f TFLOP/s (64-core node)", g / 1000)
+      el = f[19] / leg[k]
+      printf "| %d | %d × %d | %d | %s | %.3f | %.3f | %.1f | %.1f %% → %.1f %% | %.1f %% → %.1f %% |\n", f[2], f[3], f[4], f[39], spd, leg[k], f[18],
+        1000 * (f[18] - f[19]), 100 * el, 100 * f[20], 100 * 8 * lb[tag] / (f[2] * leg[k]), 100 * 8 * bb[tag] / (f[2] * f[18]) } }' "$res/zero.csv"
+  echo
+  echo "#### (e4) The bf16 wire (4K tokens per rank)"
+  echo
+  echo "| rank speed | ranks | wire (matrices / gradients) | MB sent per rank per update | vs fp32 | update (s) | exposed comm (ms) |"
+  echo "|---|---:|---|---:|---:|---:|---:|"
+  awk -F, 'NR > 1 && (($1 ~ /^zweak-(10T|50T)$/ && $39 == 4096 && ($2 == 64 || $2 == 1024)) || $1 ~ /^zwire-/) {
+      k = $16 "," $2; if ($35 == 4 && $36 == 4) base[k] = $30; row[++n] = $0 }
+    END { for (i = 1; i <= n; i++) { split(row[i], f, ","); k = f[16] "," f[2]
+      printf "| %g TFLOP/s | %d | %s / %s | %.0f | %.1f %% | %.3f | %.1f |\n", f[16] / 1000, f[2], f[35] == 2 ? "bf16" : "fp32", f[36] == 2 ? "bf16" : "fp32",
+        f[30], 100 * f[30] / base[k], f[18], 1000 * (f[18] - f[19]) } }' "$res/zero.csv"
+  echo
+  echo "#### (e5) Bucket size, and polling vs a progress thread (128 ranks, 4K tokens per rank)"
+  echo
+  echo "| rank speed | buckets | progress | update (s) | exposed comm (ms) | reduce-scatter wait (ms) | all-gather wait (ms) | polling (ms) |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|"
+  awk -F, 'NR > 1 && ($1 ~ /^zbucket-/ || $1 ~ /^zpoll-/) { g = $16 + 0
+      printf "| %s | %d × %g MiB | %s | %.3f | %.1f | %.1f | %.1f | %.1f |\n", g < 20000 && g != 10000 ? sprintf("%.1f TFLOP/s (node)", g / 1000) : sprintf("%g TFLOP/s", g / 1000),
+        $38, $37, $34, $18, 1000 * ($18 - $19), 1000 * $24, 1000 * $26, 1000 * $44 }' "$res/zero.csv"
+} > "$res/zero.md"
+doc=$root/docs/scaling.md
+if [ -f "$doc" ] && grep -q '^<!-- BEGIN ZERO TABLES' "$doc"; then
+  awk -v tables="$res/zero.md" '
+    /^<!-- BEGIN ZERO TABLES/ { print; while ((getline line < tables) > 0) print line; skip = 1; next }
+    /^<!-- END ZERO TABLES/ { skip = 0 }
+    !skip' "$doc" > "$doc.tmp" && mv "$doc.tmp" "$doc"
+fi
+echo "== tables of the bucketed update: $res/zero.md (and docs/scaling.md)"
+fi
 
 # ---- 3. plots -------------------------------------------------------------------------------
 awk -F, 'NR>1 { print $1, $2, 100*$20 }' "$res/weak.csv" > "$work/weak.dat"
