@@ -397,6 +397,17 @@ AWKLIB='function spd(g) { return g < 1000 ? sprintf("%.1f GFLOP/s", g) : sprintf
   awk -F, "$AWKLIB"' NR > 1 && $1 ~ /^xhalo/ { printf "| %s | %.3f | %.4f | %.4f |\n", spd($16), 1000*$22, $19, $18 }' "$res/crosscheck.csv"
 } > "$res/tables.md"
 
+# splice_tables NAME FILE: FILE between docs/scaling.md's "BEGIN NAME TABLES"
+# and "END NAME TABLES" markers
+splice_tables() {
+  local doc=$root/docs/scaling.md
+  [ -f "$doc" ] && grep -q "^<!-- BEGIN $1 TABLES" "$doc" || return 0
+  awk -v tables="$2" -v name="$1" '
+    $0 ~ "^<!-- BEGIN " name " TABLES" { print; while ((getline line < tables) > 0) print line; skip = 1; next }
+    $0 ~ "^<!-- END " name " TABLES" { skip = 0 }
+    !skip' "$doc" > "$doc.tmp" && mv "$doc.tmp" "$doc"
+}
+
 # ---- 3e. the bucketed update's tables (results/zero.md) ----------------------------------------
 if [ -s "$res/zero.csv" ]; then
 {
@@ -456,16 +467,10 @@ if [ -s "$res/zero.csv" ]; then
   echo "| rank speed | buckets | progress | update (s) | exposed comm (ms) | reduce-scatter wait (ms) | all-gather wait (ms) | polling (ms) |"
   echo "|---|---|---|---:|---:|---:|---:|---:|"
   awk -F, 'NR > 1 && ($1 ~ /^zbucket-/ || $1 ~ /^zpoll-/) { g = $16 + 0
-      printf "| %s | %d × %g MiB | %s | %.3f | %.1f | %.1f | %.1f | %.1f |\n", g < 20000 && g != 10000 ? sprintf("%.1f TFLOP/s (node)", g / 1000) : sprintf("%g TFLOP/s", g / 1000),
+      printf "| %s | %d × %g MiB | %s | %.3f | %.1f | %.1f | %.1f | %.1f |\n", sprintf("%.3g TFLOP/s", g / 1000),
         $38, $37, $34, $18, 1000 * ($18 - $19), 1000 * $24, 1000 * $26, 1000 * $44 }' "$res/zero.csv"
 } > "$res/zero.md"
-doc=$root/docs/scaling.md
-if [ -f "$doc" ] && grep -q '^<!-- BEGIN ZERO TABLES' "$doc"; then
-  awk -v tables="$res/zero.md" '
-    /^<!-- BEGIN ZERO TABLES/ { print; while ((getline line < tables) > 0) print line; skip = 1; next }
-    /^<!-- END ZERO TABLES/ { skip = 0 }
-    !skip' "$doc" > "$doc.tmp" && mv "$doc.tmp" "$doc"
-fi
+splice_tables ZERO "$res/zero.md"
 echo "== tables of the bucketed update: $res/zero.md (and docs/scaling.md)"
 fi
 
@@ -504,12 +509,5 @@ plot "$work/traffic.dat" u 1:3 w lp lw 2 pt 7 t "halo, fwd + bwd: 2(w-1)·2d", \
      "$work/traffic.dat" u 1:4 w lp lw 2 pt 5 t "ring, fwd + bwd (K,V): 2(sp-1)·Tc·2d", \
      "$work/traffic.dat" u 1:5 w lp lw 2 pt 9 t "ring, fwd + bwd (K,V,dK,dV): 3(sp-1)·Tc·2d"
 EOF
-# the tables inside docs/scaling.md, between its two markers
-doc=$root/docs/scaling.md
-if [ -f "$doc" ] && grep -q '^<!-- BEGIN GENERATED TABLES' "$doc"; then
-  awk -v tables="$res/tables.md" '
-    /^<!-- BEGIN GENERATED TABLES/ { print; while ((getline line < tables) > 0) print line; skip = 1; next }
-    /^<!-- END GENERATED TABLES/ { skip = 0 }
-    !skip' "$doc" > "$doc.tmp" && mv "$doc.tmp" "$doc"
-fi
+splice_tables GENERATED "$res/tables.md"
 echo "== tables: $res/tables.md (and docs/scaling.md); plots: $img/scaling-{weak-sp,strong-dp,traffic-sp}.png"

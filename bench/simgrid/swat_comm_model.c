@@ -866,6 +866,17 @@ static void one_update(const opts *o, const flops_t *F, MPI_Comm spc, int me, in
     if (P > 1) allgather(o, rank, P, shard, params);
 }
 
+/* The end of every simulated process: buffers, communicators, MPI. */
+static int finish(MPI_Comm *spc)
+{
+    SMPI_SHARED_FREE(g_sbuf);
+    SMPI_SHARED_FREE(g_rbuf);
+    MPI_Comm_free(spc);
+    MPI_Comm_free(&g_cw);
+    MPI_Finalize();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -926,12 +937,7 @@ int main(int argc, char **argv)
 
     if (is_agent) {
         agent_main(&o, &plan, g_cw);
-        SMPI_SHARED_FREE(g_sbuf);
-        SMPI_SHARED_FREE(g_rbuf);
-        MPI_Comm_free(&spc);
-        MPI_Comm_free(&g_cw);
-        MPI_Finalize();
-        return 0;
+        return finish(&spc);
     }
     zero_t zs, *z = NULL;
     if (o.zero) {
@@ -1038,10 +1044,5 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     if (grads) { SMPI_SHARED_FREE(grads); SMPI_SHARED_FREE(params); }
-    SMPI_SHARED_FREE(g_sbuf);
-    SMPI_SHARED_FREE(g_rbuf);
-    MPI_Comm_free(&spc);
-    MPI_Comm_free(&g_cw);
-    MPI_Finalize();
-    return 0;
+    return finish(&spc);
 }
