@@ -238,7 +238,8 @@ static const key_def keys[] = {
           "a checkpoint whose weights start a new run (model keys must match; optimizer and "
           "step start fresh); unused when the run directory holds a checkpoint to resume"),
     K_REAL(train, peak_gflops, 0, GE(0),
-           "peak GFLOP/s of one rank, the denominator of MFU; 0 = measure BLIS sgemm at start-up"),
+           "peak GFLOP/s of one rank, the denominator of MFU; 0 = measure at start-up the "
+           "products of the run's precision (BLIS sgemm in fp32, oneDNN bf16 matmul in bf16)"),
     K_INT(train, log_every, 1, GE(1), OPTIONAL,
           "updates between console progress lines (metrics.jsonl records every update)"),
     K_BOOL(train, recompute, 0,

@@ -240,6 +240,7 @@ static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after,
     int status = 0;
     int64_t steps = cfg.train.steps, start = tr.step;
     double tokens_per_update = (double)tr.B * (double)tr.T, elapsed = 0;
+    int mfu_warned = 0; /* one line when the measured peak makes MFU exceed 100 % */
     if (tr.step >= steps) swat_info("training already complete: step %lld of %lld", (long long)tr.step, (long long)steps);
     int64_t in_row = 0; /* non-finite updates skipped in a row */
     double iter_t0 = swat_now(), slowest = 0;
@@ -271,6 +272,14 @@ static int train(const swat_config *cfg_in, swat_comm *comm, int64_t stop_after,
         elapsed += st.seconds;
         double tps = tokens_per_update / st.seconds;
         double mfu = tr.flops_per_token * tps / (tr.peak_gflops * 1e9);
+        if (mfu > 1.0 && !mfu_warned && cfg.train.peak_gflops <= 0) {
+            /* the model cannot outrun the products it is made of: the peak
+             * measured at start-up was disturbed (other jobs on the CPUs) */
+            swat_warn("MFU %.0f%% is above 100%%: the start-up peak (%.1f GFLOP/s) was measured "
+                      "while the CPUs were busy; give one rank's peak as [train] peak_gflops",
+                      100 * mfu, tr.peak_gflops);
+            mfu_warned = 1;
+        }
         swat_metrics_update(&mt, tr.step, st.loss, st.lr, st.grad_norm, tps, mfu, st.seconds);
         if (tr.step % cfg.train.log_every == 0 || tr.step == steps) {
             char eta[32];
