@@ -59,7 +59,21 @@
 
 /* ---- errors ------------------------------------------------------------------ */
 
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* Called first by every entry point. H5dont_atexit, before HDF5's first
+ * initialisation: an MPI_Abort that exits the process (MPICH's does, through
+ * exit()) must not run HDF5's exit handler, which closes the open files
+ * collectively (an MPI_Barrier after the abort: "Internal error", status 1
+ * instead of ours, or a wait for peers that are not coming). Parallel HDF5
+ * still shuts down at MPI_Finalize. Its own error printing is off. */
+static void h5_quiet(void)
+{
+    static int once;
+    if (!once) {
+        H5dont_atexit();
+        once = 1;
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 typedef struct reason_ctx {
     char *buf;
