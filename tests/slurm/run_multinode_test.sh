@@ -201,8 +201,15 @@ test_node_death() {
     sleep 3
     check "released, job $JOB waits for its second node (is $(job_field "$JOB" JobState), $(job_field "$JOB" Reason))" \
         test "$(job_field "$JOB" JobState)" = PENDING
+    # Held while the node comes back, released once it is idle: a requeued
+    # job keeps its id, and started the instant the node returned, its srun
+    # once waited 300 s for a step ("Requested nodes are busy") while the
+    # controller was still ending that id's previous step on the node
+    scontrol hold "$JOB"
     cluster_node_start "$N2" || { fail "restart slurmd of $N2"; return 1; }
     scontrol update nodename="$N2" state=resume 2>/dev/null # ReturnToService=2 may have done it already
+    check "$N2 is back and idle" cluster_wait_for 60 "sinfo -h -n $N2 -o %t | grep -qx idle"
+    scontrol release "$JOB"
     done_victim "$JOB" "$run" "$out" $steps "$FINISH_NEWEST"
     [ "$FAILS" -eq "$fails0" ] || debug_job "$JOB" "$out"
     echo "----- the job's story ($out):"
