@@ -188,7 +188,11 @@ static int close_bucket(swat_bucket cur, size_t target, swat_bucket *out, int n)
 /* Buckets over [0, nparams_pad), in flat order, into out (NULL: count
  * only): a bucket grows over consecutive tensors of one wire, within a unit,
  * or into the next unit while it is under `target` elements (small layers
- * share one); big ones are cut evenly. The padding joins the last bucket. */
+ * share one); big ones are cut evenly. The padding joins the last bucket.
+ * Units 0 and 1 (the embedding, the first layer) share with no other: their
+ * gradients are complete last and their parameters needed first, so what
+ * the update waits for between the passes is theirs alone (a first layer
+ * bucketed with the next two made that tail 3 layers longer). */
 static int plan_buckets(const swat_trainer *tr, size_t target, swat_bucket *out)
 {
     const swat_model *m = tr->model;
@@ -201,7 +205,7 @@ static int plan_buckets(const swat_trainer *tr, size_t target, swat_bucket *out)
         while (x->offset >= uhi) swat_model_unit_range(m, ++u, &ulo, &uhi);
         swat_wire w = tensor_wire(tr, t);
         int grow = cur_unit >= 0 && cur.wire == w && cur.hi == x->offset &&
-                   (cur_unit == u || cur.hi - cur.lo < target);
+                   (cur_unit == u || (cur.hi - cur.lo < target && u > 2));
         if (!grow) {
             if (cur_unit >= 0) n = close_bucket(cur, target, out, n);
             cur = (swat_bucket){x->offset, x->offset, w};

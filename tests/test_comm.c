@@ -617,7 +617,8 @@ static int owns(const swat_bucket *b, int nb, size_t i)
 }
 
 /* Reduce-scatter then all-gather of every bucket: started in backward order
- * (last bucket first) with polls between, waited in forward order. The sums
+ * (last bucket first) with polls between, waited in forward order; the
+ * all-gathers one at a time. The sums
  * of exact values must be exact; the gathered parameters every rank's; the
  * bf16 gather must copy bits; wire bytes and counts as documented. */
 static void buckets_case(int kind, int thread)
@@ -644,6 +645,16 @@ static void buckets_case(int kind, int thread)
     for (int j = 0; j < nb; j++) swat_buckets_wait(z, j);
     swat_comm_stats s = swat_comm_stats_get(c);
     for (int j = 0; j < nb; j++) swat_buckets_gather_start(z, j, p, -1);
+    /* one all-gather in flight at a time: they complete in start order, so
+     * the ones done are always the first ones (with several in flight a
+     * small one overtakes a bigger one started before it) */
+    int gaps = 0;
+    for (int w = 0; w < nb; w += 1 + nb / 4) {
+        swat_buckets_wait(z, w);
+        for (int j = 1; j < nb; j++) gaps += swat_buckets_done(z, j) && !swat_buckets_done(z, j - 1);
+    }
+    CHECK(gaps == 0, "plan %d thread %d: an all-gather completed before one started earlier (%d)",
+          kind, thread, gaps);
     for (int j = nb - 1; j >= 0; j--) swat_buckets_wait(z, j);
     for (int j = 0; j < nb; j++) {
         swat_buckets_gather_start(z, j, h, SWAT_WIRE_BF16);
