@@ -250,9 +250,14 @@ fi
 # scale linearly, its AdamW at NODE_ADAM_GBS (64 cores' memory bandwidth,
 # assumed) and its progress thread's sums at one core's REDUCE_GBS; "core":
 # one core at BF16_GFLOPS. Buckets of 100 MiB: 25 MiB (train.c's default)
-# costs ~5x more to simulate at 1024 ranks; the two are compared at 128.
+# costs ~25x more to simulate at 1024 ranks (15 min a run); the two are
+# compared at 128. smpi/test:0: SMPI's default charges every MPI_Test that
+# finds nothing 0.1 ms of simulated time, growing on repeated calls, where
+# the engine's tests cost microseconds; the progress thread's sleep between
+# tests is charged by the model instead (--poll-us, half of it per round).
 if want zero; then
 echo "== (e) bucketed, overlapped ZeRO-1 vs unbucketed"
+EXTRA_CFG="--cfg=smpi/test:0${EXTRA_CFG:+ $EXTRA_CFG}"
 : "${BF16_GFLOPS:?results/calibration.env has no BF16_GFLOPS: run the calibrate stage}"
 node=$(awk -v g="$BF16_GFLOPS" 'BEGIN { printf "%.0f", 64 * g }')
 "$here/gen_platform.sh" 10000 "$work/plat-10T" >/dev/null
@@ -284,11 +289,16 @@ out=$res/zero.csv.tmp
       done
     done
   done
-  # the bf16 wire: matrices' all-gather (pwire), and the gradients too (gwire)
-  want_part rest && for tag in 10T; do
-    for p in 64; do
-      zsim "$tag" "$p" thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --label "zwire-p2-$tag"
+  # the schedule of the previous stop (4 all-gathers in flight, the first
+  # layer bucketed with the next two), for the before/after table
+  want_part rest && for tag in 10T 50T; do
+    for p in 8 64 1024; do
+      zsim "$tag" "$p" thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --gather-slots 4 --tail-alone 0 --label "zprev-$tag"
     done
+  done
+  # the bf16 wire: matrices' all-gather (pwire), and the gradients too (gwire)
+  want_part rest && for tag in 10T 50T; do
+    zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --label "zwire-p2-$tag"
     zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --gwire 2 --label "zwire-p2g2-$tag"
   done
   # strong scaling at the paper's 0.5M tokens per update: 128 sequences of
@@ -469,6 +479,16 @@ if [ -s "$res/zero.csv" ]; then
   awk -F, 'NR > 1 && ($1 ~ /^zbucket-/ || $1 ~ /^zpoll-/) { g = $16 + 0
       printf "| %s | %d × %g MiB | %s | %.3f | %.1f | %.1f | %.1f | %.1f |\n", sprintf("%.3g TFLOP/s", g / 1000),
         $38, $37, $34, $18, 1000 * ($18 - $19), 1000 * $24, 1000 * $26, 1000 * $44 }' "$res/zero.csv"
+  echo
+  echo "#### (e6) What the schedule changed (4K tokens per rank): 4 all-gathers in flight and the first layer bucketed with the next two, vs one all-gather at a time and the embedding and first layer alone"
+  echo
+  echo "| rank speed | ranks | update before (s) | update now (s) | exposed before → now (ms) | update ÷ max, before → now | target |"
+  echo "|---|---:|---:|---:|---|---|---:|"
+  awk -F, 'NR > 1 && $1 ~ /^zweak-(10T|50T)$/ && $39 == 4096 { now[$16 "," $2] = $0 }
+    NR > 1 && $1 ~ /^zprev-/ { row[++n] = $0 }
+    END { for (i = 1; i <= n; i++) { split(row[i], b, ","); k = b[16] "," b[2]; if (!(k in now)) continue; split(now[k], f, ",")
+      printf "| %g TFLOP/s | %d | %.3f | %.3f | %.1f → %.1f | %.3f → %.3f | %.1f |\n", b[16] / 1000, b[2], b[18], f[18],
+        1000 * (b[18] - b[19]), 1000 * (f[18] - f[19]), b[41], f[41], f[42] } }' "$res/zero.csv"
 } > "$res/zero.md"
 splice_tables ZERO "$res/zero.md"
 echo "== tables of the bucketed update: $res/zero.md (and docs/scaling.md)"

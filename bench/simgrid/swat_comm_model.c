@@ -109,7 +109,10 @@ typedef struct {
     int overlap, thread, pwire, gwire;
 } opts;
 
-static int SLOTS = 4; /* transfers in flight (--slots): comm.c's BUCKET_SLOTS */
+static int SLOTS = 4;  /* transfers in flight (--slots): comm.c's BUCKET_SLOTS */
+static int GSLOTS = 1; /* all-gathers among them (--gather-slots): comm.c's GATHER_SLOTS */
+static int TAIL_ALONE = 1; /* --tail-alone: units 0 and 1 bucketed alone (train.c's plan) */
+static double POLL_S = 50e-6; /* --poll-us: the progress thread's sleep between tests */
 
 static void usage_die(int rank, const char *msg, const char *arg)
 {
@@ -152,6 +155,9 @@ static void parse(int argc, char **argv, opts *o, int rank)
         if (!strcmp(k, "--link-gbs")) { o->link_gbs = atof(v); continue; }
         if (!strcmp(k, "--bucket-mb")) { o->bucket_mb = atof(v); continue; }
         if (!strcmp(k, "--slots")) { SLOTS = atoi(v) > 0 ? atoi(v) : 1; continue; }
+        if (!strcmp(k, "--gather-slots")) { GSLOTS = atoi(v) > 0 ? atoi(v) : 1; continue; }
+        if (!strcmp(k, "--tail-alone")) { TAIL_ALONE = atoi(v) != 0; continue; }
+        if (!strcmp(k, "--poll-us")) { POLL_S = atof(v) * 1e-6; continue; }
         if (!strcmp(k, "--ring-bwd")) { o->ring_bwd = atof(v); continue; }
         if (!strcmp(k, "--coll") && (!strcmp(v, "ring") || !strcmp(v, "rhd") || !strcmp(v, "mpi"))) {
             strcpy(o->coll, v);
@@ -363,7 +369,7 @@ static int plan_pass(const tensor_t *t, int nt, size_t target, int pwire, size_t
     for (int i = 0; i < nt; i++) {
         int w = pwire == 2 && t[i].matrix && !t[i].emb ? 2 : 4;
         int grow = cur_unit >= 0 && cur.wire == w && cur.hi == off &&
-                   (cur_unit == t[i].unit || cur.hi - cur.lo < target);
+                   (cur_unit == t[i].unit || (cur.hi - cur.lo < target && (!TAIL_ALONE || t[i].unit > 2)));
         if (!grow) {
             if (cur_unit >= 0) n = close_bucket(cur, target, out, n);
             cur = (bucket_t){off, off, w};
@@ -427,7 +433,7 @@ typedef struct {
     const plan_t *plan;
     const opts *o;
     bop_t *op;
-    int *queue, qh, ql, *active, na;
+    int *queue, ql, *active, na;
     MPI_Request *wreq;
     int *widx;
     int notify;       /* an agent: tell the compute rank (world rank − 1) what completed */
@@ -498,14 +504,35 @@ static void activate(engine_t *e, int j)
     post_round(e, j);
 }
 
-/* comm.c's admit(): at most SLOTS transfers in flight, the rest queued */
+/* comm.c's has_room(): fewer than SLOTS transfers, and GSLOTS all-gathers */
+static int has_room(const engine_t *e, int j)
+{
+    if (e->na == SLOTS) return 0;
+    if (e->op[j].kind != OP_GATHER) return 1;
+    int g = 0;
+    for (int i = 0; i < e->na; i++) g += e->op[e->active[i]].kind == OP_GATHER;
+    return g < GSLOTS;
+}
+
+/* comm.c's drain(): the queued transfers in flight, in start order, as far
+ * as there is room */
+static void drain(engine_t *e)
+{
+    int k = 0;
+    for (int i = 0; i < e->ql; i++) {
+        int j = e->queue[i];
+        if (has_room(e, j))
+            activate(e, j);
+        else
+            e->queue[k++] = j;
+    }
+    e->ql = k;
+}
+
 static void admit(engine_t *e, int j)
 {
-    if (e->na == SLOTS) {
-        e->queue[(e->qh + e->ql++) % e->plan->nb] = j;
-        return;
-    }
-    activate(e, j);
+    e->queue[e->ql++] = j;
+    drain(e);
 }
 
 static void engine_start(engine_t *e, int j, int kind)
@@ -563,12 +590,7 @@ static int advance(engine_t *e)
         e->na--;
         int kind = op->kind;
         op->kind = OP_NONE;
-        if (e->ql > 0) {
-            int q = e->queue[e->qh];
-            e->qh = (e->qh + 1) % e->plan->nb;
-            e->ql--;
-            admit(e, q);
-        }
+        drain(e);
         note(e, kind == OP_REDUCE ? NOTE_REDUCED : NOTE_GATHERED, j);
         completed++;
     }
@@ -638,6 +660,10 @@ static void agent_main(const opts *o, const plan_t *plan, MPI_Comm aw)
             if (cmd[0] == CMD_REDUCE) engine_start(&e, cmd[1], OP_REDUCE);
             if (cmd[0] == CMD_GATHER) engine_start(&e, cmd[1], OP_GATHER);
             MPI_Irecv(cmd, 2, MPI_INT, wr - 1, TAG_CTRL, MPI_COMM_WORLD, &creq);
+        } else {
+            /* a round completed: the thread sees it at its next test, on
+             * average half its sleep later */
+            overhead_seconds(POLL_S / 2);
         }
         advance(&e);
     }
@@ -726,7 +752,6 @@ static void need_unit(zero_t *z, int u)
     for (int j = z->plan->unit_first[u]; j <= z->plan->unit_last[u]; j++) wait_gathered(z, j);
     if (u == z->plan->units - 1) z->gathering = 0;
     g_t_ag += MPI_Wtime() - t0;
-    if (getenv("SIMDBG")) fprintf(stderr, "unit %d needed at %.6f waited %.6f\n", u, t0, MPI_Wtime() - t0);
 }
 
 static void unit_done(zero_t *z, int u)
