@@ -30,8 +30,10 @@
 #              8 … 1024 ranks) at 1, 10, 50 TFLOP/s and a 64-core node's speed
 #              extrapolated from the bf16 calibration (NODE_GFLOPS); the paper's
 #              0.5M tokens per update as strong scaling; the bf16 wire; buckets
-#              of 25 vs 100 MiB. results/zero.csv, ~25 min here (ZERO_PART=weak and
-#              ZERO_PART=rest fill the cache, e.g. at once on two cores).
+#              of 25 vs 100 MiB; the previous schedule (4 all-gathers in flight,
+#              the first layer bucketed with the next two) for a before/after
+#              table. results/zero.csv, ~10 min of one core here (ZERO_PART=weak
+#              and ZERO_PART=rest fill the cache, e.g. at once on two cores).
 #   report     results/tables.md and docs/img/scaling-*.png from the CSVs;
 #              results/zero.md from results/zero.csv.
 # Every simulated update is cached under build-sim/simgrid/cache (key: its
