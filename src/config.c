@@ -302,6 +302,11 @@ static const key_def keys[] = {
     K_ENUM(parallel, grad_wire, wire_names,
            "the reduce-scattered gradients on the wire: fp32, or bf16 (partial sums rounded to "
            "bfloat16 on every hop, summed in fp32)"),
+    K_ENUM(parallel, embed_wire, wire_names,
+           "the embedding on the all-gather's wire: fp32, or bf16 (needs param_wire = bf16; the "
+           "embedding lookup then reads bf16-rounded rows on every rank and world size, as a model "
+           "cast to bf16 does, e.g. PyTorch FSDP with param_dtype = bf16; with grad_wire = bf16 "
+           "too the collectives send half the fp32 bytes)"),
 
     K_STR(checkpoint, dir, REQUIRED_TRAIN,
           "run directory: checkpoints ckpt-<step>.h5, metrics.jsonl and the resolved "
@@ -1071,6 +1076,10 @@ int swat_config_finalize(swat_config *cfg, swat_config_use use, char *err)
         return swat_errf(err, "config: [parallel] param_wire = bf16 needs [train] precision = bf16 "
                               "(an fp32 run multiplies the parameters unrounded): use param_wire = "
                               "fp32 or precision = bf16");
+    if (pc->embed_wire == SWAT_WIRE_BF16 && pc->param_wire != SWAT_WIRE_BF16)
+        return swat_errf(err, "config: [parallel] embed_wire = bf16 needs param_wire = bf16 (the "
+                              "embedding joins the matrices on the bf16 wire): use param_wire = bf16 "
+                              "or embed_wire = fp32");
     if (pc->bucket_mb == 0 && (pc->param_wire != SWAT_WIRE_REAL || pc->grad_wire != SWAT_WIRE_REAL))
         return swat_errf(err, "config: [parallel] %s = bf16 applies to the bucketed collectives, but "
                               "bucket_mb = 0: use bucket_mb > 0 or the fp32 wire",

@@ -192,6 +192,24 @@ void swat_model_params_changed(swat_model *m)
 
 void swat_model_params_partial(swat_model *m, int partial) { m->params_partial = partial != 0; }
 
+void swat_model_embedding_rounded(swat_model *m, int on) { m->emb_operand = on != 0; }
+
+/* The rows of the tokens into h: fp32, or the operand copy's (exactly
+ * converted) when the lookup reads it. */
+static void embed_lookup(const swat_model *m, swat_real *h, const int32_t *tokens, int64_t n)
+{
+    int64_t d = m->d;
+    if (!m->emb_operand || m->op == SWAT_OPERAND_REAL) {
+        swat_embedding_forward(h, m->p.emb, tokens, n, d);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; r++)
+        swat_operand_load(m->op, h + r * d, d,
+                          swat_operand_at(m->op, m->wop, (m->p.emb - m->params) + (int64_t)tokens[r] * d),
+                          d, 1, d);
+}
+
 int swat_model_units(const swat_model *m) { return (int)m->L + 2; }
 
 void swat_model_unit_range(const swat_model *m, int unit, size_t *lo, size_t *hi)
@@ -769,7 +787,7 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
     tock(m, SWAT_T_POINTWISE, t);
     need_params(m, 0);
     t = tick(m);
-    swat_embedding_forward(m->acts[0].x, m->p.emb, tokens, n, d);
+    embed_lookup(m, m->acts[0].x, tokens, n);
     tock(m, SWAT_T_POINTWISE, t);
     for (int64_t l = 0; l < m->L; l++) {
         need_params(m, (int)l + 1);

@@ -167,11 +167,13 @@ static void move_state(swat_trainer *tr, int to_shard, int flat, swat_real *own,
 /* ---- the bucket plan ------------------------------------------------------------------ */
 
 /* A tensor's parameters on the all-gather's wire: bf16 only for matrices
- * that only products read (not the embedding: its lookup reads fp32). */
+ * that only products read (the embedding only with embed_wire = bf16, when
+ * its lookup reads the bf16 operand copy too). */
 static swat_wire tensor_wire(const swat_trainer *tr, int t)
 {
     const swat_tensor *x = &tr->model->tensors[t];
-    int bf16 = tr->cfg.parallel.param_wire == SWAT_WIRE_BF16 && x->ndim == 2 && t != 0;
+    int bf16 = tr->cfg.parallel.param_wire == SWAT_WIRE_BF16 && x->ndim == 2 &&
+               (t != 0 || tr->cfg.parallel.embed_wire == SWAT_WIRE_BF16);
     return bf16 ? SWAT_WIRE_BF16 : SWAT_WIRE_REAL;
 }
 
@@ -330,7 +332,8 @@ static void setup_buckets(swat_trainer *tr)
               "gradients %s; %.2f MiB sent per update by rank 0",
               tr->nbk, (double)target * sizeof(swat_real) / 1048576.0,
               pc->overlap ? "overlapped with the passes" : "after the backward pass",
-              thread ? "progress thread" : "polled", pc->param_wire ? "bf16" : "fp32",
+              thread ? "progress thread" : "polled",
+              pc->param_wire ? pc->embed_wire ? "bf16 (the embedding too)" : "bf16" : "fp32",
               pc->grad_wire ? "bf16" : "fp32", sent / 1048576.0);
     swat_model_hooks h = {.ctx = tr,
                           .params_needed = hook_params_needed,
@@ -417,6 +420,8 @@ int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm,
     swat_plan plan = {.mb = tr->mb, .Tc = tr->Tc, .recompute = cfg->train.recompute,
                       .precision = (swat_precision)cfg->train.precision};
     swat_model_plan(tr->model, &plan);
+    /* on every world size, so that layouts keep computing the same thing */
+    swat_model_embedding_rounded(tr->model, cfg->parallel.embed_wire == SWAT_WIRE_BF16);
     int emulated = 0;
     swat_operand op = swat_gemm_operand(plan.precision, tr->engine, sizeof tr->engine, &emulated);
     tr->engine_tag = op == SWAT_OPERAND_REAL ? "fp32" : op == SWAT_OPERAND_BF16 ? "bf16" : "bf16-emul";

@@ -91,10 +91,14 @@ swat_add_test(overlap_sp2_dp2 LABELS e2e mpi oversubscribed COMMAND tests/run_ov
 swat_add_test(overlap_dp3 LABELS e2e mpi oversubscribed COMMAND tests/run_overlap.sh ${B} 3 "parallel.sp=1"
   --set data.batch_size=6)
 swat_add_test(wire_dp2 LABELS e2e mpi COMMAND tests/run_wire.sh ${B} 2 "parallel.sp=1" "1 2 4")
-swat_add_test(wire_grad_dp2 LABELS e2e mpi COMMAND tests/run_wire.sh ${B} 2 "parallel.sp=1" 3)
+swat_add_test(wire_grad_dp2 LABELS e2e mpi COMMAND tests/run_wire.sh ${B} 2 "parallel.sp=1" "3 5")
+# the embedding on the bf16 wire: 2 ranks = 1 rank (both read bf16-rounded rows)
+swat_add_test(parallel_dp2_embed_wire LABELS e2e mpi COMMAND tests/run_parallel.sh ${B} 2 "parallel.sp=1"
+  --set train.precision=bf16 --set parallel.param_wire=bf16 --set parallel.embed_wire=bf16
+  --set parallel.bucket_mb=0.02)
 swat_add_test(resume_exact_wire_dp2 LABELS e2e mpi COMMAND tests/run_resume.sh ${B} 2 "parallel.sp=1"
   2 "parallel.sp=1" --set train.precision=bf16 --set parallel.param_wire=bf16
-  --set parallel.grad_wire=bf16 --set parallel.bucket_mb=0.02)
+  --set parallel.grad_wire=bf16 --set parallel.embed_wire=bf16 --set parallel.bucket_mb=0.02)
 swat_add_test(resume_exact_wire_sp2_dp2 LABELS e2e mpi oversubscribed COMMAND tests/run_resume.sh ${B} 4
   "parallel.sp=2" 4 "parallel.sp=2" --set train.precision=bf16 --set parallel.param_wire=bf16
   --set parallel.bucket_mb=0.02 --set parallel.progress=thread)

@@ -321,6 +321,7 @@ expect generate-tok-corrupt 2 "ck-tok-corrupt.h5: /tokenizer/model: not a Senten
 expect generate-prompt-utf8 2 "--prompt: invalid UTF-8 (byte 2)" 1 $G "$work/tokrun/ckpt-00000001.h5" --prompt $'hi\xff'
 # the bucketed ZeRO-1 collectives' keys, on 2 ranks
 expect wire-needs-bf16     2 "param_wire = bf16 needs [train] precision = bf16" 2 $T $cfg "${run[@]}" --set parallel.param_wire=bf16
+expect embed-wire-alone    2 "embed_wire = bf16 needs param_wire = bf16" 2 $T $cfg "${run[@]}" --set train.precision=bf16 --set parallel.embed_wire=bf16
 expect wire-unbucketed     2 "grad_wire = bf16 applies to the bucketed collectives" 2 $T $cfg "${run[@]}" --set parallel.grad_wire=bf16 --set parallel.bucket_mb=0
 expect bucket-mb-negative  2 "bucket_mb"               2 $T $cfg "${run[@]}" --set parallel.bucket_mb=-1
 expect progress-enum       2 "progress"                2 $T $cfg "${run[@]}" --set parallel.progress=async

@@ -76,6 +76,8 @@ typedef struct swat_parallel_config {
     int progress;     /* swat_progress_mode */
     int param_wire;   /* swat_wire (comm.h) of the matrices in the all-gather */
     int grad_wire;    /* swat_wire of the gradients in the reduce-scatter */
+    int embed_wire;   /* swat_wire of the embedding in the all-gather (bf16: the lookup
+                       * reads bf16-rounded rows; needs param_wire = bf16) */
 } swat_parallel_config;
 
 typedef struct swat_checkpoint_config {

@@ -171,6 +171,7 @@ struct swat_model {
 
     swat_model_hooks hooks;        /* swat_model_set_hooks; all NULL by default */
     int params_partial;            /* some fp32 matrices are out of date (swat_model_params_partial) */
+    int emb_operand;               /* the lookup reads the operand copy (swat_model_embedding_rounded) */
 
     int timing;                    /* accumulate time[] (off by default) */
     double time[SWAT_T_COUNT];     /* seconds per swat_model_timer */
@@ -233,6 +234,12 @@ void swat_model_operands_refresh(swat_model *m, size_t lo, size_t hi);
  * nothing may remake the copy from them (asserted) until the parameters are
  * whole again: swat_model_params_changed, or partial = 0. */
 void swat_model_params_partial(swat_model *m, int partial);
+
+/* on = 1: the training forward's embedding lookup reads the operand copy
+ * (bf16-rounded rows in a bf16 run, as a model cast to bf16 would), so the
+ * embedding may travel the all-gather in bf16 like the matrices; 0 (the
+ * default): the fp32 rows. Streaming (swat-eval, swat-generate) reads fp32. */
+void swat_model_embedding_rounded(swat_model *m, int on);
 
 /* Forward and (if `backward`) backward for mb sequences of Tc tokens each,
  * the chunk starting at global position p0 of its sequence. tokens and
