@@ -302,6 +302,7 @@ out=$res/zero.csv.tmp
   want_part rest && for tag in 10T 50T; do
     zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --label "zwire-p2-$tag"
     zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --gwire 2 --label "zwire-p2g2-$tag"
+    zsim "$tag" 64 thread "${MODEL[@]}" --sp 1 --Tc 4096 --mb 1 --reduce-gbs 0 "${Z[@]}" --progress thread --pwire 2 --gwire 2 --ewire 2 --label "zwire-p2g2e2-$tag"
   done
   # strong scaling at the paper's 0.5M tokens per update: 128 sequences of
   # 4096 tokens, dp = P up to 128 sequences, then sp = P/128 (Tc = 4096/sp)
@@ -471,7 +472,7 @@ if [ -s "$res/zero.csv" ]; then
   awk -F, 'NR > 1 && (($1 ~ /^zweak-(10T|50T)$/ && $39 == 4096 && ($2 == 64 || $2 == 1024)) || $1 ~ /^zwire-/) {
       k = $16 "," $2; if ($35 == 4 && $36 == 4) base[k] = $30; row[++n] = $0 }
     END { for (i = 1; i <= n; i++) { split(row[i], f, ","); k = f[16] "," f[2]
-      printf "| %g TFLOP/s | %d | %s / %s | %.0f | %.1f %% | %.3f | %.1f |\n", f[16] / 1000, f[2], f[35] == 2 ? "bf16" : "fp32", f[36] == 2 ? "bf16" : "fp32",
+      printf "| %g TFLOP/s | %d | %s / %s | %.0f | %.1f %% | %.3f | %.1f |\n", f[16] / 1000, f[2], f[1] ~ /e2-/ ? "bf16, embedding too" : f[35] == 2 ? "bf16" : "fp32", f[36] == 2 ? "bf16" : "fp32",
         f[30], 100 * f[30] / base[k], f[18], 1000 * (f[18] - f[19]) } }' "$res/zero.csv"
   echo
   echo "#### (e5) Bucket size, and polling vs a progress thread (128 ranks, 4K tokens per rank)"

@@ -47,7 +47,8 @@
  *     collectives the moment a message arrives, as the progress thread
  *     does, and tells its rank when a bucket is done.
  *     --pwire 2: the matrices' all-gather in bf16 (the embedding and the
- *     RMSNorm weights stay 4 bytes); --gwire 2: the gradients in bf16.
+ *     RMSNorm weights stay 4 bytes; --ewire 2: the embedding too, train.c's
+ *     embed_wire); --gwire 2: the gradients in bf16.
  *
  * Time and steady state: legacy, the last of --updates; bucketed, the end
  * of a previous update (AdamW, all-gathers started) runs first and one
@@ -113,6 +114,7 @@ static int SLOTS = 4;  /* transfers in flight (--slots): comm.c's BUCKET_SLOTS *
 static int GSLOTS = 1; /* all-gathers among them (--gather-slots): comm.c's GATHER_SLOTS */
 static int TAIL_ALONE = 1; /* --tail-alone: units 0 and 1 bucketed alone (train.c's plan) */
 static double POLL_S = 50e-6; /* --poll-us: the progress thread's sleep between tests */
+static int EWIRE = 4;  /* --ewire 2: the embedding's all-gather in bf16 too (embed_wire) */
 
 static void usage_die(int rank, const char *msg, const char *arg)
 {
@@ -158,6 +160,7 @@ static void parse(int argc, char **argv, opts *o, int rank)
         if (!strcmp(k, "--gather-slots")) { GSLOTS = atoi(v) > 0 ? atoi(v) : 1; continue; }
         if (!strcmp(k, "--tail-alone")) { TAIL_ALONE = atoi(v) != 0; continue; }
         if (!strcmp(k, "--poll-us")) { POLL_S = atof(v) * 1e-6; continue; }
+        if (!strcmp(k, "--ewire")) { EWIRE = atoi(v) == 2 ? 2 : 4; continue; }
         if (!strcmp(k, "--ring-bwd")) { o->ring_bwd = atof(v); continue; }
         if (!strcmp(k, "--coll") && (!strcmp(v, "ring") || !strcmp(v, "rhd") || !strcmp(v, "mpi"))) {
             strcpy(o->coll, v);
@@ -367,7 +370,7 @@ static int plan_pass(const tensor_t *t, int nt, size_t target, int pwire, size_t
     size_t off = 0;
     bucket_t cur = {0, 0, 4};
     for (int i = 0; i < nt; i++) {
-        int w = pwire == 2 && t[i].matrix && !t[i].emb ? 2 : 4;
+        int w = pwire == 2 && t[i].matrix && (!t[i].emb || EWIRE == 2) ? 2 : 4;
         int grow = cur_unit >= 0 && cur.wire == w && cur.hi == off &&
                    (cur_unit == t[i].unit || (cur.hi - cur.lo < target && (!TAIL_ALONE || t[i].unit > 2)));
         if (!grow) {
