@@ -298,7 +298,8 @@ static const key_def keys[] = {
            "between its matrix products) or thread (a progress thread; needs MPI_THREAD_MULTIPLE)"),
     K_ENUM(parallel, param_wire, wire_names,
            "the all-gathered matrices on the wire: fp32, or bf16 (half the bytes; needs precision = "
-           "bf16, whose products round them anyway; the embedding and RMSNorm weights stay fp32)"),
+           "bf16, whose products round them anyway; the RMSNorm weights stay fp32, and the embedding "
+           "unless embed_wire = bf16)"),
     K_ENUM(parallel, grad_wire, wire_names,
            "the reduce-scattered gradients on the wire: fp32, or bf16 (partial sums rounded to "
            "bfloat16 on every hop, summed in fp32)"),

@@ -194,22 +194,6 @@ void swat_model_params_partial(swat_model *m, int partial) { m->params_partial =
 
 void swat_model_embedding_rounded(swat_model *m, int on) { m->emb_operand = on != 0; }
 
-/* The rows of the tokens into h: fp32, or the operand copy's (exactly
- * converted) when the lookup reads it. */
-static void embed_lookup(const swat_model *m, swat_real *h, const int32_t *tokens, int64_t n)
-{
-    int64_t d = m->d;
-    if (!m->emb_operand || m->op == SWAT_OPERAND_REAL) {
-        swat_embedding_forward(h, m->p.emb, tokens, n, d);
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; r++)
-        swat_operand_load(m->op, h + r * d, d,
-                          swat_operand_at(m->op, m->wop, (m->p.emb - m->params) + (int64_t)tokens[r] * d),
-                          d, 1, d);
-}
-
 int swat_model_units(const swat_model *m) { return (int)m->L + 2; }
 
 void swat_model_unit_range(const swat_model *m, int unit, size_t *lo, size_t *hi)
@@ -787,7 +771,10 @@ double swat_model_step(swat_model *m, swat_comm *comm, const int32_t *tokens,
     tock(m, SWAT_T_POINTWISE, t);
     need_params(m, 0);
     t = tick(m);
-    embed_lookup(m, m->acts[0].x, tokens, n);
+    if (m->emb_operand) /* the operand copy's rows (bf16-rounded in a bf16 run) */
+        swat_embedding_forward(m->op, m->acts[0].x, W(m, m->p.emb), tokens, n, d);
+    else
+        swat_embedding_forward(SWAT_OPERAND_REAL, m->acts[0].x, m->p.emb, tokens, n, d);
     tock(m, SWAT_T_POINTWISE, t);
     for (int64_t l = 0; l < m->L; l++) {
         need_params(m, (int)l + 1);
@@ -860,7 +847,7 @@ double swat_model_stream_step(swat_model *m, const int32_t *tokens, int64_t n, i
     if (m->cfg.rope) swat_rope_table(m->rope_cos, m->rope_sin, p0, n, m->dh, m->cfg.rope_theta);
     m->rope_p0 = -1; /* the table holds n rows now, not the Tc swat_model_step caches */
 
-    swat_embedding_forward(m->acts[0].x, m->p.emb, tokens, n, d);
+    swat_embedding_forward(SWAT_OPERAND_REAL, m->acts[0].x, m->p.emb, tokens, n, d);
     for (int64_t l = 0; l < m->L; l++)
         layer_forward(m, NULL, (char *)m->carry + (size_t)l * per_layer, l, p0, n,
                       l + 1 < m->L ? m->acts[l + 1].x : m->xf);

@@ -170,12 +170,12 @@ void swat_swiglu_backward(swat_operand t, void *dgu, const swat_real *dout, cons
 
 /* ---- Embedding -------------------------------------------------------------- */
 
-void swat_embedding_forward(swat_real *h, const swat_real *E, const int32_t *tokens, int64_t n,
-                            int64_t d)
+void swat_embedding_forward(swat_operand t, swat_real *h, const void *E, const int32_t *tokens,
+                            int64_t n, int64_t d)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; r++)
-        memcpy(h + r * d, E + (int64_t)tokens[r] * d, sizeof(swat_real) * (size_t)d);
+        swat_operand_load(t, h + r * d, d, swat_operand_at(t, E, (int64_t)tokens[r] * d), d, 1, d);
 }
 
 void swat_embedding_backward(swat_real *dE, const swat_real *dh, const int32_t *tokens, int64_t n,

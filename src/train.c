@@ -333,7 +333,7 @@ static void setup_buckets(swat_trainer *tr)
               tr->nbk, (double)target * sizeof(swat_real) / 1048576.0,
               pc->overlap ? "overlapped with the passes" : "after the backward pass",
               thread ? "progress thread" : "polled",
-              pc->param_wire ? pc->embed_wire ? "bf16 (the embedding too)" : "bf16" : "fp32",
+              pc->param_wire ? pc->embed_wire ? "bf16, the embedding too" : "bf16" : "fp32",
               pc->grad_wire ? "bf16" : "fp32", sent / 1048576.0);
     swat_model_hooks h = {.ctx = tr,
                           .params_needed = hook_params_needed,

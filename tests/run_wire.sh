@@ -19,16 +19,18 @@
 #     (Exact resume after bf16-wire updates: ctest resume_exact_wire_*.)
 #  3. grad_wire = bf16 (partial sums rounded to bfloat16 on every hop, summed
 #     in fp32) tracks the fp32 wire: 20 updates of the tiny model, losses
-#     within 2e-3 relative per update and the final validation loss within
-#     1e-3, the tolerances of tests/run_bf16.sh for bf16 products. Measured on
-#     2 ranks (one hop), 40 updates: 2.2e-4 and 1.2e-4.
+#     within 5e-4 relative per update (a quarter of one bf16 rounding, 2^-9)
+#     and the final validation loss within 1e-4. Measured on 2 ranks (one
+#     hop): 2.8e-5 and 7.4e-6 with oneDNN on AMX, 1.2e-5 and 4.3e-6 on the
+#     emulated route (ONEDNN_MAX_CPU_ISA=AVX512_CORE).
 #  4. the bytes one rank sends per update with both wires in bf16, against
 #     fp32: at most 52% (the gradients half; of the parameters only the
 #     embedding and the RMSNorm weights stay fp32, 2.7% of this model).
 #  5. embed_wire = bf16 with both wires in bf16 (the embedding's all-gather
 #     in bf16 too, every rank's lookup reading bf16-rounded rows): tracks the
 #     fp32 wires over the 20 updates of part 3 within the same tolerances
-#     (measured, 2 ranks: 1.3e-4 per update, 6e-6 validation), and sends at
+#     (measured, 2 ranks: 1.30e-4 per update and 6.2e-6 validation on AMX,
+#     1.33e-4 and 5.2e-6 emulated), and sends at
 #     most 50.5% of their bytes (half, but for the RMSNorm weights: 50.0%).
 # usage: tests/run_wire.sh BUILD_DIR NP "LAYOUT-SETS" ["PARTS"]  (default "1 2 3 4")
 set -euo pipefail
@@ -99,8 +101,8 @@ done
 fi
 if want 3; then
 echo "== 3. 20 updates, gradients reduce-scattered in bf16 vs fp32"
-swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-bf16/metrics.jsonl" 2e-3 1e-3 ||
-    fail "grad_wire = bf16 does not track fp32 (2e-3 per update, 1e-3 validation)"
+swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-bf16/metrics.jsonl" 5e-4 1e-4 ||
+    fail "grad_wire = bf16 does not track fp32 (5e-4 per update, 1e-4 validation)"
 fi
 
 mib() { sed -n 's/.*; \([0-9.]*\) MiB sent per update.*/\1/p' "$1"; }
@@ -112,8 +114,8 @@ mpi "$build/swat-train" "${tiny[@]}" --set train.steps=20 --set train.eval_every
     --set parallel.embed_wire=bf16 --set "checkpoint.dir=$work/tr-emb" > "$work/tr-emb.log" 2>&1 ||
     { cat "$work/tr-emb.log"; fail "20-update run, every wire bf16"; }
 echo "== 5. 20 updates, every wire bf16 (the embedding too) vs fp32"
-swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-emb/metrics.jsonl" 2e-3 1e-3 ||
-    fail "embed_wire = bf16 does not track fp32 (2e-3 per update, 1e-3 validation)"
+swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-emb/metrics.jsonl" 5e-4 1e-4 ||
+    fail "embed_wire = bf16 does not track fp32 (5e-4 per update, 1e-4 validation)"
 a=$(mib "$work/tr-fp32.log"); b=$(mib "$work/tr-emb.log")
 echo "== 5. MiB sent per update by rank 0: fp32 wires $a, every wire bf16 $b"
 awk -v a="$a" -v b="$b" 'BEGIN { r = b / a; printf "  %.1f%% of fp32\n", 100 * r; exit !(r <= 0.505) }' ||

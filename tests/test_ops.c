@@ -304,7 +304,7 @@ typedef struct {
 static double emb_loss(void *p)
 {
     emb_ctx *c = p;
-    swat_embedding_forward(c->h, c->E, c->tok, c->n, c->d);
+    swat_embedding_forward(SWAT_OPERAND_REAL, c->h, c->E, c->tok, c->n, c->d);
     return dot(c->R, c->h, c->n * c->d);
 }
 
@@ -316,9 +316,17 @@ static void test_embedding(void **state)
     int64_t V = 6, d = 7, n = 9;
     emb_ctx c = {.n = n, .d = d, .tok = tok};
     c.E = vec(V * d), c.R = vec(n * d), c.h = vec(n * d);
-    swat_embedding_forward(c.h, c.E, tok, n, d);
+    swat_embedding_forward(SWAT_OPERAND_REAL, c.h, c.E, tok, n, d);
     for (int64_t r = 0; r < n; r++)
         assert_memory_equal(c.h + r * d, c.E + tok[r] * d, sizeof(swat_real) * d);
+    /* from a bf16 operand copy of the table: each row its bf16 values, exactly */
+    swat_bf16 *Eb = swat_malloc(sizeof(swat_bf16) * (size_t)(V * d));
+    swat_operand_store(SWAT_OPERAND_BF16, Eb, d, c.E, d, V, d);
+    swat_embedding_forward(SWAT_OPERAND_BF16, c.h, Eb, tok, n, d);
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t i = 0; i < d; i++)
+            assert_true(c.h[r * d + i] == (swat_real)swat_bf16_to_float(Eb[tok[r] * d + i]));
+    swat_free(Eb);
     swat_real *dE0 = vec(V * d), *dE = copy_of(dE0, V * d), *want = copy_of(dE0, V * d);
     swat_embedding_backward(dE, c.R, tok, n, d);
     for (int64_t r = 0; r < n; r++)

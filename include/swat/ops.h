@@ -53,9 +53,10 @@ void swat_swiglu_backward(swat_operand t, void *dgu, const swat_real *dout, cons
                           int64_t n, int64_t f);
 
 /* ---- Embedding ------------------------------------------------------------ */
-/* h [n][d] written = E[tokens[i]]. */
-void swat_embedding_forward(swat_real *h, const swat_real *E, const int32_t *tokens, int64_t n,
-                            int64_t d);
+/* h [n][d] written = E[tokens[i]], E [V][d] of operand type t (converted
+ * exactly: the fp32 table, or its bf16 operand copy). */
+void swat_embedding_forward(swat_operand t, swat_real *h, const void *E, const int32_t *tokens,
+                            int64_t n, int64_t d);
 /* dE [V][d] += rows of dh scattered by token (rows in order: deterministic). */
 void swat_embedding_backward(swat_real *dE, const swat_real *dh, const int32_t *tokens, int64_t n,
                              int64_t d);
