@@ -263,8 +263,9 @@ SchedulerType=sched/backfill
 StateSaveLocation=$CLUSTER_DIR/state
 SlurmctldPidFile=$CLUSTER_DIR/slurmctld.pid
 SlurmctldLogFile=$CLUSTER_DIR/slurmctld.log
-SlurmctldDebug=info
-SlurmdDebug=info
+# debug: what a failed test's dump needs to tell a late message from a lost one
+SlurmctldDebug=${CLUSTER_CTLD_DEBUG:-debug}
+SlurmdDebug=${CLUSTER_SLURMD_DEBUG:-debug}
 MinJobAge=600
 KillWait=30
 SlurmdParameters=config_overrides
@@ -288,10 +289,29 @@ EOF
     cluster_log "$nodes node(s) idle: $(sinfo -h -N -o '%N %t cpus=%c' | tr '\n' ' ')"
 }
 
+# The daemons' logs, newest lines, slurmctld's last; munged's without its
+# routine lines (every credential decoded twice is "Replayed", every one
+# meant for slurmd and decoded by a tool "Unauthorized").
 cluster_dump_logs() {
     local f
-    for f in "$CLUSTER_DIR/slurmctld.log" "$CLUSTER_DIR"/slurmd*.log "$CLUSTER_DIR/munge/munged.log"; do
+    f=$CLUSTER_DIR/munge/munged.log
+    [ -f "$f" ] && { echo "----- tail $f (routine lines left out)"; grep -v 'Replayed credential\|Unauthorized credential' "$f" | tail -n 15; }
+    for f in "$CLUSTER_DIR"/slurmd*.log "$CLUSTER_DIR/slurmctld.log"; do
         [ -f "$f" ] && { echo "----- tail $f"; tail -n 40 "$f"; }
+    done
+    echo "----- sdiag (agents, RPCs waiting for a retry)"
+    sdiag 2>&1 | sed -n '/^Agent queue/,/^DBD/p; /^Pending RPC/,$p'
+}
+
+# What runs on each node (its network namespace): pid and command line.
+cluster_node_processes() {
+    local node p
+    for node in "${CLUSTER_NODES[@]}"; do
+        [ "${#CLUSTER_NODES[@]}" -gt 1 ] || break
+        echo "----- processes of $node"
+        for p in $(ip netns pids "$(cluster_netns "$node")" 2>/dev/null); do
+            printf '%s %s\n' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-150)"
+        done
     done
 }
 

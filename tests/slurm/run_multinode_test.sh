@@ -21,10 +21,10 @@
 #    the middle of a 2-node run. The job ends within seconds (srun
 #    --kill-on-bad-exit, not a hang in a collective), requeues itself (a
 #    crash after progress), slurmctld marks swat-n2 DOWN, and the job waits
-#    for it even when released; once swat-n2 is back (slurmd restarted,
-#    `scontrol update nodename=swat-n2 state=resume`) the job runs again,
-#    resumes from the newest complete checkpoint and completes. No file
-#    under a final name is torn.
+#    for it even when released; once slurmctld has given up reaching the
+#    dead node (sdiag) and swat-n2 is back (slurmd restarted, registered,
+#    ReturnToService=2), the job runs again, resumes from the newest
+#    complete checkpoint and completes. No file under a final name is torn.
 # 3. bad input, one line each, no hang: a host list naming a node that does
 #    not exist, more ranks per node or more nodes than the cluster has
 #    (sbatch refuses at once: EnforcePartLimits=ALL), a world that sp does
@@ -130,6 +130,14 @@ start_victim() {
     done
 }
 
+# slurmctld has no message on the way to a node: no agent thread at work,
+# nothing queued for retry (one sdiag, both read from it)
+ctld_quiet() {
+    local s
+    s=$(sdiag 2>/dev/null) || return 1
+    grep -q '^Agent count: *0$' <<<"$s" && grep -q 'No pending RPCs' <<<"$s"
+}
+
 # After a death: the job is back to PENDING within LIMIT seconds of T0; then
 # the checks common to both cases once it has run again and completed.
 finish_victim() {
@@ -201,14 +209,25 @@ test_node_death() {
     sleep 3
     check "released, job $JOB waits for its second node (is $(job_field "$JOB" JobState), $(job_field "$JOB" Reason))" \
         test "$(job_field "$JOB" JobState)" = PENDING
-    # Held while the node comes back, released once it is idle: a requeued
-    # job keeps its id, and started the instant the node returned, its srun
-    # once waited 300 s for a step ("Requested nodes are busy") while the
-    # controller was still ending that id's previous step on the node
+    # The node comes back only once slurmctld has stopped trying to reach it.
+    # The kill of the job's run there went out as the node was found dead,
+    # and slurmctld's agent keeps trying to connect for seconds (11 s here):
+    # a slurmd up by then receives it. A requeued job keeps its id, and had
+    # it started again by then, SLURM 22.05 applies that late kill to the new
+    # run: slurmd revokes the job's credential and its epilog-complete makes
+    # slurmctld count one node fewer for the job, whose srun then waits for a
+    # step forever ("SLURM_JOB_NUM_NODES ... conflicts with allocated node
+    # count (2 != 1)", "Requested nodes are busy"; found in the daemons'
+    # logs at debug level). So: no agent at work and nothing queued for retry
+    # (sdiag) before slurmd restarts, and the job held until the node has
+    # registered (ReturnToService=2 returns it then).
     scontrol hold "$JOB"
+    local quiet=0 tq=$SECONDS
+    cluster_wait_for 60 ctld_quiet && quiet=1
+    check "slurmctld has no message on the way (sdiag: Agent count 0, No pending RPCs) $((SECONDS - tq)) s after the hold" \
+        test "$quiet" = 1
     cluster_node_start "$N2" || { fail "restart slurmd of $N2"; return 1; }
-    scontrol update nodename="$N2" state=resume 2>/dev/null # ReturnToService=2 may have done it already
-    check "$N2 is back and idle" cluster_wait_for 60 "sinfo -h -n $N2 -o %t | grep -qx idle"
+    check "$N2 registers again and is idle" cluster_wait_for 60 "sinfo -h -n $N2 -o %t | grep -qx idle"
     scontrol release "$JOB"
     done_victim "$JOB" "$run" "$out" $steps "$FINISH_NEWEST"
     [ "$FAILS" -eq "$fails0" ] || debug_job "$JOB" "$out"

@@ -15,6 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 
 FAILS=0
 CHECKS=0
+FAILED=  # the FAIL lines, again at the end
+SUMMARY= # debug_job's short account of each failed job, again at the end
 
 # Parses BUILD_DIR, checks the tools and makes the scratch folder (below
 # SWAT_SLURM_SCRATCH, else /tmp); the cleanup on exit stops the cluster and
@@ -41,7 +43,7 @@ slurm_test_begin() {
     trap slurm_test_cleanup EXIT
     trap 'echo "SLURM test: interrupted"; exit 130' INT TERM
     export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1 # more declared CPUs than cores
-    unset SWAT_RUN_DIR SWAT_SWEEP_DIR SWAT_HOME SWAT_REQUEUE SWAT_MAX_RESTARTS SWAT_SRUN_ARGS SWAT_WAIT_POLL
+    unset SWAT_RUN_DIR SWAT_SWEEP_DIR SWAT_HOME SWAT_REQUEUE SWAT_MAX_RESTARTS SWAT_SRUN_ARGS SWAT_WAIT_POLL SWAT_STEP_WAIT
     export SWAT_BIN=$BIN
 }
 
@@ -56,6 +58,11 @@ slurm_test_cleanup() {
 }
 
 slurm_test_end() {
+    if [ "$FAILS" -gt 0 ]; then
+        echo "===== the failed checks"
+        printf '%s' "$FAILED"
+        [ -n "$SUMMARY" ] && { echo "===== the failed jobs (full dumps above)"; printf '%s' "$SUMMARY"; }
+    fi
     log "$((CHECKS - FAILS)) of $CHECKS checks passed in $((SECONDS - T0)) s"
     [ "$FAILS" -eq 0 ] && [ "$CHECKS" -gt 0 ]
 }
@@ -66,7 +73,7 @@ submit() { # sbatch from the scratch submit directory; prints the job id
 
 log() { echo "== $*"; }
 pass() { CHECKS=$((CHECKS + 1)); echo "PASS: $*"; }
-fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
+fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); FAILED+="FAIL: $*"$'\n'; echo "FAIL: $*"; }
 check() { # check "description" command…
     local what=$1
     shift
@@ -148,6 +155,22 @@ debug_job() { # ID OUTPUT_FILE…
         cat "$f" 2>&1
     done
     cluster_dump_logs
+    cluster_node_processes
+    # kept for the end of the test's output (slurm_test_end), which a log
+    # cut in the middle keeps: the job's newest output lines and what
+    # slurmctld said about the job and the nodes' health
+    local summary
+    summary=$(
+        echo "----- job $id: $(job_field "$id" JobState) $(job_field "$id" Reason) on $(job_field "$id" NodeList), Restarts=$(job_field "$id" Restarts)"
+        for f in "$@"; do
+            echo "--- $f, last lines"
+            tail -n 10 "$f" 2>&1
+        done
+        echo "--- slurmctld.log on job $id and node health, last lines"
+        grep -a "JobId=$id\b\|StepId=$id\.\|Job $id\b\|responding\|registered" "$CLUSTER_DIR/slurmctld.log" 2>/dev/null | tail -n 10
+    )
+    printf '%s\n' "$summary"
+    SUMMARY+="$summary"$'\n'
 }
 
 ckpt_step() { # newest checkpoint's step in DIR (0: none)
