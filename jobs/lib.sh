@@ -37,6 +37,12 @@
 #   SWAT_BIN           the trainer (default $SWAT_HOME/build/swat-train)
 #   SWAT_SRUN_ARGS     extra srun arguments (word-split), e.g. "--cpu-bind=cores"
 #   SWAT_MAX_RESTARTS  stop requeueing after this many restarts (default: no limit)
+#   SWAT_STEP_WAIT     seconds srun may wait for SLURM to create its job step
+#                      (srun --immediate; default 600, 0: for ever). Past it
+#                      srun fails ("Unable to create step") and so does the
+#                      job, instead of holding its nodes until the time limit
+#                      (SLURM 22.05 can leave a requeued job without a step:
+#                      README, Clusters)
 #   SWAT_REQUEUE=0     never requeue (checkpoint and exit 75 on SIGUSR1)
 #   SWAT_WAIT_POLL=1   wait for srun by polling (automatic with bash < 5.1)
 
@@ -248,6 +254,12 @@ swat_train_job() {
     local srun_cmd=(srun --mpi=pmix --kill-on-bad-exit=1)
     [ -n "${SLURM_NTASKS_PER_NODE:-}" ] && srun_cmd+=(--ntasks-per-node="${SLURM_NTASKS_PER_NODE%%(*}")
     [ -n "${SLURM_CPUS_PER_TASK:-}" ] && srun_cmd+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+    local step_wait=${SWAT_STEP_WAIT:-600}
+    if [[ ! $step_wait =~ ^[0-9]+$ ]]; then
+        swat_err "SWAT_STEP_WAIT='$step_wait': expected a number of seconds (0: wait for ever)"
+        return 2
+    fi
+    [ "$step_wait" -gt 0 ] && srun_cmd+=(--immediate="$step_wait")
     # shellcheck disable=SC2206
     [ -n "${SWAT_SRUN_ARGS:-}" ] && srun_cmd+=($SWAT_SRUN_ARGS)
 
@@ -265,7 +277,7 @@ swat_train_job() {
     fi
 
     SWAT_RC=
-    local launched=0
+    local launched=0 ready=0
     if [ -n "$SWAT_SIGNAL" ]; then
         # signalled before training started: nothing to forward, nothing lost
         swat_log "SIG$SWAT_SIGNAL arrived before the launch: not starting swat-train"
@@ -280,6 +292,7 @@ swat_train_job() {
         launched=1
         swat_wait "$SWAT_CHILD"
         SWAT_CHILD=
+        swat_ranks_ready && ready=1
         rm -f "$SWAT_LAUNCH_MARK"
         if [ -n "$SWAT_PENDING" ]; then
             swat_log "SIG$SWAT_PENDING was not forwarded: swat-train ended before its first update"
@@ -305,6 +318,8 @@ swat_train_job() {
                 crashed=1
             else
                 swat_err "swat-train failed (exit $rc) without progress (still step $step); not requeueing"
+                [ "$launched" = 1 ] && [ "$ready" = 0 ] && [ "$step_wait" -gt 0 ] &&
+                    swat_err "the ranks never finished an update: if srun said 'Unable to create step', SLURM gave it no job step within SWAT_STEP_WAIT=$step_wait s"
                 return "$rc"
             fi ;;
     esac

@@ -21,6 +21,11 @@
 # 3. sweep: sweep.sbatch as an array of 3 tasks, one of them (the one whose
 #    job id is the array's) interrupted and requeued like 1. alone; every
 #    task completes in its own run directory.
+# 4. no job step: when SLURM cannot create swat-train's step (a step of the
+#    job's own holds every CPU), srun gives up after SWAT_STEP_WAIT (3 s
+#    here; srun --immediate) and the job fails at once, not requeued, its
+#    output naming the cause, instead of holding its nodes until its time
+#    limit; a SWAT_STEP_WAIT that is not a number fails the job with exit 2.
 #
 # Installs nothing: fails naming the packages when SLURM or MUNGE is missing.
 # Always stops the daemons and removes the scratch directory (kept on
@@ -187,9 +192,38 @@ test_sweep() {
     [ "$FAILS" -eq "$fails0" ] || debug_job "${arr}_$k" "$WORK"/sweep-*.out
 }
 
+# --- 4. no job step: the job fails after SWAT_STEP_WAIT, not at its time limit --------
+# A step of the job's own holds every CPU of the allocation, so SLURM cannot
+# create swat-train's ("Requested nodes are busy", retried by srun): what a
+# requeued job meets when a late kill of its previous run leaves slurmctld
+# counting a node fewer for it (tests/slurm/run_multinode_test.sh, 2b).
+test_no_step() {
+    log "4. no job step for swat-train: srun gives up after SWAT_STEP_WAIT and the job fails, not requeued"
+    local id out=$WORK/nostep.out t0=$SECONDS st
+    id=$(SWAT_STEP_WAIT=3 SWAT_RUN_DIR=$SCRATCH/runs/nostep submit -J swat-nostep --ntasks=2 --cpus-per-task=1 \
+        --time=10 -o "$out" --wrap "srun --exact --ntasks=2 --cpus-per-task=1 sleep 120 &
+            for i in \$(seq 150); do squeue -h -s -j \$SLURM_JOB_ID -o %i | grep -q '[.]0\$' && break; sleep 0.2; done
+            bash '$ROOT/jobs/train.sbatch' '$CFG' $(printf "'%s' " "${TRAIN[@]}")") ||
+        { fail "sbatch the job without a step"; return 1; }
+    echo "job $id: a step of its own holds its 2 CPUs; SWAT_STEP_WAIT=3"
+    if ! wait_done "$id" 90; then fail "job $id ends within 90 s"; debug_job "$id" "$out"; return 1; fi
+    st=$(job_field "$id" JobState)/$(job_field "$id" ExitCode)/$(job_field "$id" Restarts)
+    check "job $id ended in $((SECONDS - t0)) s, FAILED, not requeued (is $st)" test "$st" = FAILED/1:0/0
+    check "output: srun's 'Unable to create step' and the script naming SWAT_STEP_WAIT=3" \
+        bash -c "grep -q 'Unable to create step' '$out' && grep -q 'no job step within SWAT_STEP_WAIT=3 s' '$out'"
+    local bad=$WORK/nostep-bad.out
+    id=$(SWAT_STEP_WAIT=soon submit -J swat-badwait --ntasks=2 --cpus-per-task=1 --time=10 -o "$bad" \
+        "$ROOT/jobs/train.sbatch" "$CFG" "${TRAIN[@]}") || { fail "sbatch the job with SWAT_STEP_WAIT=soon"; return 1; }
+    if ! wait_done "$id" 60; then fail "job $id ends within 60 s"; debug_job "$id" "$bad"; return 1; fi
+    st=$(job_field "$id" JobState)/$(job_field "$id" ExitCode)
+    check "SWAT_STEP_WAIT=soon: job $id $st, one line: $(grep -m1 'SWAT_STEP_WAIT' "$bad")" \
+        bash -c "test '$st' = FAILED/2:0 && test \$(grep -c 'SWAT_STEP_WAIT=' '$bad') = 1"
+}
+
 test_requeue
 test_cancel plain
 test_cancel batch
 test_sweep
+test_no_step
 
 slurm_test_end
