@@ -166,6 +166,12 @@ static void move_state(swat_trainer *tr, int to_shard, int flat, swat_real *own,
 
 /* ---- the bucket plan ------------------------------------------------------------------ */
 
+const char *swat_param_wire_label(const swat_parallel_config *pc)
+{
+    if (pc->param_wire != SWAT_WIRE_BF16) return "fp32";
+    return pc->embed_wire == SWAT_WIRE_BF16 ? "bf16, the embedding too" : "bf16";
+}
+
 /* A tensor's parameters on the all-gather's wire: bf16 only for matrices
  * that only products read (the embedding only with embed_wire = bf16, when
  * its lookup reads the bf16 operand copy too). */
@@ -333,7 +339,7 @@ static void setup_buckets(swat_trainer *tr)
               tr->nbk, (double)target * sizeof(swat_real) / 1048576.0,
               pc->overlap ? "overlapped with the passes" : "after the backward pass",
               thread ? "progress thread" : "polled",
-              pc->param_wire ? pc->embed_wire ? "bf16, the embedding too" : "bf16" : "fp32",
+              swat_param_wire_label(pc),
               pc->grad_wire ? "bf16" : "fp32", sent / 1048576.0);
     swat_model_hooks h = {.ctx = tr,
                           .params_needed = hook_params_needed,

@@ -85,6 +85,10 @@ typedef struct swat_update_stats {
 int swat_trainer_init(swat_trainer *tr, const swat_config *cfg, swat_comm *comm, char *err);
 void swat_trainer_free(swat_trainer *tr);
 
+/* What the all-gather sends for the matrices, for a log line: "fp32",
+ * "bf16" or "bf16, the embedding too" (param_wire, embed_wire). */
+const char *swat_param_wire_label(const swat_parallel_config *pc);
+
 /* Reads the chunk of sample `index` this rank owns into tokens/targets row
  * `slot`. Dies on a data error (only this rank may see it). */
 void swat_trainer_load_sample(swat_trainer *tr, swat_dataset *ds, int64_t index, int64_t slot);

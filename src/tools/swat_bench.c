@@ -375,7 +375,7 @@ int main(int argc, char **argv)
                "per rank per update (matrices %s, gradients %s), bucket waits %.1f ms per update, "
                "polling %.1f%% of the step\n",
                nred, ngat, tr.zero ? "bucketed" : "unbucketed", wire / 1048576.0,
-               pc->param_wire ? pc->embed_wire ? "bf16, the embedding too" : "bf16" : "fp32",
+               swat_param_wire_label(pc),
                pc->grad_wire ? "bf16" : "fp32", zwait * 1e3,
                100 * poll_share);
         if (ckpt_dir)

@@ -185,11 +185,12 @@ static int prepare_run_dir(const swat_config *cfg, char *err)
 static void print_banner(const swat_trainer *tr, int threads)
 {
     swat_model_info m = swat_model_describe(tr->model);
+    char attention[32], alibi[32], err[SWAT_ERR_LEN]; /* the names of the config's key table */
+    swat_config_get(&tr->cfg, "model.attention", attention, sizeof attention, err);
+    swat_config_get(&tr->cfg, "model.alibi", alibi, sizeof alibi, err);
     swat_info("model: %lld parameters (V %lld, d %lld, L %lld, H %lld, f %lld, window %lld, %s, alibi %s)",
               (long long)m.nparams, (long long)m.V, (long long)m.d, (long long)m.L,
-              (long long)m.H, (long long)m.f, (long long)m.w,
-              m.cfg.attention == SWAT_ATTN_SIGMOID ? "sigmoid" : "softmax",
-              (const char *[]){"balanced", "negative", "positive", "none"}[m.cfg.alibi & 3]);
+              (long long)m.H, (long long)m.f, (long long)m.w, attention, alibi);
     swat_node_info node = swat_comm_node(tr->comm);
     swat_info("layout: %d ranks = sp %d x dp %d, %d threads/rank, %d node%s (%d ranks on rank 0's); "
               "%lld sequences x %lld tokens per update, chunk %lld, micro-batch %lld x %lld passes",

@@ -300,14 +300,21 @@ cluster_dump_logs() {
         [ -f "$f" ] && { echo "----- tail $f"; tail -n 40 "$f"; }
     done
     echo "----- sdiag (agents, RPCs waiting for a retry)"
+    cluster_agents
+}
+
+# slurmctld's messages on the way to the nodes (sdiag): its agent counts
+# and the RPCs queued for a retry, one per line.
+cluster_agents() {
     sdiag 2>&1 | sed -n '/^Agent queue/,/^DBD/p; /^Pending RPC/,$p'
 }
 
-# What runs on each node (its network namespace): pid and command line.
+# What runs on each node of a multi-node cluster (its network namespace):
+# pid and command line.
 cluster_node_processes() {
     local node p
+    [ "${#CLUSTER_NODES[@]}" -gt 1 ] || return 0
     for node in "${CLUSTER_NODES[@]}"; do
-        [ "${#CLUSTER_NODES[@]}" -gt 1 ] || break
         echo "----- processes of $node"
         for p in $(ip netns pids "$(cluster_netns "$node")" 2>/dev/null); do
             printf '%s %s\n' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-150)"

@@ -138,7 +138,7 @@ start_victim() {
 # registration agent spends ~11 s trying the dead node.
 ctld_quiet() {
     local s
-    s=$(sdiag 2>/dev/null) || return 1
+    s=$(cluster_agents) || return 1
     grep -q '^Agent count: *0$' <<<"$s" && grep -q 'No pending RPCs' <<<"$s"
 }
 
@@ -228,7 +228,7 @@ test_node_death() {
     scontrol hold "$JOB"
     local quiet=0 tq=$SECONDS left=
     cluster_wait_for 150 ctld_quiet && quiet=1
-    [ "$quiet" = 1 ] || left=": still $(sdiag | sed -n '/^Agent count/p; /^Pending RPCs/,$p' | tr -s ' \t' ' ' | paste -sd ';')"
+    [ "$quiet" = 1 ] || left=": still $(cluster_agents | tr -s ' \t' ' ' | paste -sd ';')"
     check "slurmctld has no message on the way (sdiag: Agent count 0, No pending RPCs) $((SECONDS - tq)) s after the hold$left" \
         test "$quiet" = 1
     cluster_node_start "$N2" || { fail "restart slurmd of $N2"; return 1; }

@@ -156,9 +156,9 @@ debug_job() { # ID OUTPUT_FILE…
     done
     cluster_dump_logs
     cluster_node_processes
-    # kept for the end of the test's output (slurm_test_end), which a log
-    # cut in the middle keeps: the job's newest output lines and what
-    # slurmctld said about the job and the nodes' health
+    # for the end of the test's output (slurm_test_end), which a log cut in
+    # the middle keeps: the job's newest output lines and what slurmctld
+    # said about the job and the nodes' health (all of it is in the dump)
     local summary
     summary=$(
         echo "----- job $id: $(job_field "$id" JobState) $(job_field "$id" Reason) on $(job_field "$id" NodeList), Restarts=$(job_field "$id" Restarts)"
@@ -169,7 +169,6 @@ debug_job() { # ID OUTPUT_FILE…
         echo "--- slurmctld.log on job $id and node health, last lines"
         grep -a "JobId=$id\b\|StepId=$id\.\|Job $id\b\|responding\|registered" "$CLUSTER_DIR/slurmctld.log" 2>/dev/null | tail -n 10
     )
-    printf '%s\n' "$summary"
     SUMMARY+="$summary"$'\n'
 }
 
