@@ -106,6 +106,15 @@ swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-bf16/me
 fi
 
 mib() { sed -n 's/.*; \([0-9.]*\) MiB sent per update.*/\1/p' "$1"; }
+# WHAT: the MiB rank 0 sends per update as LOG logs them, against FP32_LOG's,
+# at most BOUND of them
+sent_at_most() { # WHAT FP32_LOG LOG BOUND
+    local a b
+    a=$(mib "$2"); b=$(mib "$3")
+    echo "== $1: MiB sent per update by rank 0: fp32 wires $a, now $b"
+    awk -v a="$a" -v b="$b" -v m="$4" 'BEGIN { r = b / a; printf "  %.1f%% of fp32\n", 100 * r; exit !(r <= m) }' ||
+        fail "$1: more than $4 of the fp32 wires' bytes"
+}
 
 # ---- 5. the embedding on the bf16 wire too -----------------------------------------------
 if want 5; then
@@ -116,10 +125,7 @@ mpi "$build/swat-train" "${tiny[@]}" --set train.steps=20 --set train.eval_every
 echo "== 5. 20 updates, every wire bf16 (the embedding too) vs fp32"
 swat_py tests/compare_metrics.py "$work/tr-fp32/metrics.jsonl" "$work/tr-emb/metrics.jsonl" 5e-4 1e-4 ||
     fail "embed_wire = bf16 does not track fp32 (5e-4 per update, 1e-4 validation)"
-a=$(mib "$work/tr-fp32.log"); b=$(mib "$work/tr-emb.log")
-echo "== 5. MiB sent per update by rank 0: fp32 wires $a, every wire bf16 $b"
-awk -v a="$a" -v b="$b" 'BEGIN { r = b / a; printf "  %.1f%% of fp32\n", 100 * r; exit !(r <= 0.505) }' ||
-    fail "every wire in bf16 sends more than 50.5% of fp32's bytes"
+sent_at_most "5. every wire bf16" "$work/tr-fp32.log" "$work/tr-emb.log" 0.505
 fi
 
 # ---- 4. bytes per update ----------------------------------------------------------------
@@ -127,9 +133,6 @@ if want 4; then
 mpi "$build/swat-train" "${tiny[@]}" --set train.steps=1 --set train.warmup_steps=1 --set parallel.param_wire=bf16 \
     --set parallel.grad_wire=bf16 --set "checkpoint.dir=$work/by" > "$work/by.log" 2>&1 ||
     { cat "$work/by.log"; fail "1-update run, both wires bf16"; }
-a=$(mib "$work/ck-fp32.log"); b=$(mib "$work/by.log")
-echo "== 4. MiB sent per update by rank 0: fp32 wires $a, bf16 wires $b"
-awk -v a="$a" -v b="$b" 'BEGIN { r = b / a; printf "  %.1f%% of fp32\n", 100 * r; exit !(r <= 0.52) }' ||
-    fail "bf16 wires send more than 52% of fp32's bytes"
+sent_at_most "4. both wires bf16" "$work/ck-fp32.log" "$work/by.log" 0.52
 fi
 echo "PASS"
